@@ -267,6 +267,9 @@ def _parse_environment(option: str, index: int, entry: dict) -> Change:
                            "and hold no '=', '[', ']', control characters, "
                            "leading '#' or surrounding spaces",
                            "Correct the variable name")
+    if value is not None and "\0" in value:
+        raise InvalidInput(subject, "the value holds a NUL character",
+                           "Remove it; no environment can hold one")
     if present and unset == (value is not None):
         raise InvalidInput(subject, "give either value or unset=true",
                            "Set value to define the variable, or unset=true "
@@ -297,8 +300,9 @@ def _parse_policy(option: str, index: int, entry: dict) -> Change:
                            "the subsystem must be a word without '.', "
                            "'[' or ']', and the key a valid key name",
                            "Correct subsystem and key")
-    if value.startswith("!"):
-        raise InvalidInput(subject, "a policy value cannot start with '!'",
+    if value.startswith("!") or "\0" in value:
+        raise InvalidInput(subject, "a policy value cannot start with '!' "
+                           "nor hold a NUL character",
                            "Set allow=false to remove a value instead")
     return Change(option, index, (option, subsystem, key, value),
                   bool(entry["allow"]), entry["state"] == "present")
