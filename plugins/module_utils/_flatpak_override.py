@@ -267,9 +267,11 @@ def _parse_environment(option: str, index: int, entry: dict) -> Change:
                            "and hold no '=', '[', ']', control characters, "
                            "leading '#' or surrounding spaces",
                            "Correct the variable name")
-    if value is not None and "\0" in value:
-        raise InvalidInput(subject, "the value holds a NUL character",
-                           "Remove it; no environment can hold one")
+    if value is not None and ("\0" in value or value[:1] in ("\v", "\f")):
+        raise InvalidInput(subject, "the value holds a NUL character or "
+                           "starts with a vertical tab or form feed, which "
+                           "an override file cannot hold",
+                           "Remove that character from the value")
     if present and unset == (value is not None):
         raise InvalidInput(subject, "give either value or unset=true",
                            "Set value to define the variable, or unset=true "

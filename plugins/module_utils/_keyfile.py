@@ -121,7 +121,9 @@ class KeyFile:
 
     def set(self, group: str, key: str, value: str) -> None:
         """Give ``key`` the raw ``value``, in place when it already exists."""
-        if not is_key_name(key) or "\n" in value or "\0" in key + value:
+        if (not is_key_name(key) or "\n" in value or "\0" in key + value
+                or value[:1] in ("\v", "\f")):
+            # GKeyFile has no escape for a leading \v or \f and would trim it.
             raise ValueError(f"cannot store {key!r}={value!r} in a key file")
         new = _Line(raw=f"{key}={value}", key=key, value=value)
 

@@ -3,20 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from ansible_collections.gamingbox.sandbox.plugins.module_utils._errors import (
     HostError,
 )
-from ansible_collections.gamingbox.sandbox.plugins.module_utils._keyfile import (
-    KeyFile,
-    KeyFileValueError,
-    decode_list,
-    decode_string,
-    encode_list,
-    encode_string,
-    is_key_name,
+from ansible_collections.gamingbox.sandbox.plugins.module_utils import (
+    _keyfile as keyfile,
 )
 
 MESSY = (
@@ -33,8 +27,8 @@ MESSY = (
 )
 
 
-def parse(text: str) -> KeyFile:
-    return KeyFile.parse(text, origin="test")
+def parse(text: str) -> keyfile.KeyFile:
+    return keyfile.KeyFile.parse(text, origin="test")
 
 
 def test_untouched_file_renders_byte_for_byte():
@@ -128,46 +122,47 @@ def test_encoding_is_only_checked_in_the_first_group():
 
 
 def test_decode_string_keeps_unknown_escapes_and_drops_a_final_backslash():
-    assert decode_string(r"\sa\tb\\c\;d\qe\\") == " a\tb\\c\\;d\\qe\\"
-    assert decode_string("abc\\") == "abc"
+    assert keyfile.decode_string(r"\sa\tb\\c\;d\qe\\") == " a\tb\\c\\;d\\qe\\"
+    assert keyfile.decode_string("abc\\") == "abc"
 
 
 def test_decode_list_splits_on_unescaped_separators_only():
-    assert decode_list(r"a\;b;;c") == ["a;b", "", "c"]
-    assert decode_list("a;b") == ["a", "b"]
-    assert decode_list("a; ") == ["a", " "]
-    assert decode_list("") == []
+    assert keyfile.decode_list(r"a\;b;;c") == ["a;b", "", "c"]
+    assert keyfile.decode_list("a;b") == ["a", "b"]
+    assert keyfile.decode_list("a; ") == ["a", " "]
+    assert keyfile.decode_list("") == []
 
 
 @pytest.mark.parametrize("raw", ["a\\", r"a\q;"])
 def test_decode_list_refuses_what_gkeyfile_refuses(raw):
-    with pytest.raises(KeyFileValueError):
-        decode_list(raw)
+    with pytest.raises(keyfile.KeyFileValueError):
+        keyfile.decode_list(raw)
 
 
 def test_encode_escapes_leading_blanks_only():
-    assert encode_string("  a b\t") == r"\s\sa b" + "\t"
-    assert encode_list([" a", "b;c"]) == r"\sa;b\;c;"
+    assert keyfile.encode_string("  a b\t") == r"\s\sa b" + "\t"
+    assert keyfile.encode_list([" a", "b;c"]) == r"\sa;b\;c;"
 
 
 @given(st.text())
 def test_strings_round_trip(text):
-    assert decode_string(encode_string(text)) == text
+    assert keyfile.decode_string(keyfile.encode_string(text)) == text
 
 
 @given(st.lists(st.text()))
 def test_lists_round_trip(items):
-    assert decode_list(encode_list(items)) == items
+    assert keyfile.decode_list(keyfile.encode_list(items)) == items
 
 
 @given(st.text(alphabet=st.characters(blacklist_categories=("Cs",),
                                       blacklist_characters="\0")))
 def test_set_then_get_returns_the_value(value):
+    assume(value[:1] not in ("\v", "\f"))
     doc = parse("[A]\n# c\n")
 
-    doc.set("A", "k", encode_string(value))
+    doc.set("A", "k", keyfile.encode_string(value))
 
-    assert decode_string(parse(doc.render()).get("A", "k")) == value
+    assert keyfile.decode_string(parse(doc.render()).get("A", "k")) == value
 
 
 @pytest.mark.parametrize("name, ok", [
@@ -175,7 +170,7 @@ def test_set_then_get_returns_the_value(value):
     ("A[x]", False), ("#A", False), (" A", False), ("A ", False),
 ])
 def test_key_names(name, ok):
-    assert is_key_name(name) is ok
+    assert keyfile.is_key_name(name) is ok
 
 
 def test_set_refuses_what_a_line_cannot_hold():
@@ -185,3 +180,5 @@ def test_set_refuses_what_a_line_cannot_hold():
         doc.set("A", "k", "a\0b")
     with pytest.raises(ValueError):
         doc.set("A", "k=", "v")
+    with pytest.raises(ValueError):
+        doc.set("A", "k", "\fv")
