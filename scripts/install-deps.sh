@@ -6,7 +6,7 @@ set -eu
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES="qemu-system-x86 qemu-utils mmdebstrap e2fsprogs openssh-client
-flatpak bubblewrap python3-venv python3-dbus rsync"
+flatpak bubblewrap python3-venv python3-dbus rsync shellcheck"
 
 missing=""
 for pkg in $APT_PACKAGES; do

@@ -21,15 +21,35 @@ run_lint() {
 }
 
 run_sanity() {
-    # ansible-test wants the collection under ansible_collections/NS/NAME;
-    # a copy keeps the work tree clean and drops local state.
+    # ansible-test wants the collection under ansible_collections/NS/NAME,
+    # and skips everything below a hidden directory such as .cache; a copy
+    # in a plain directory keeps the work tree clean and drops local state.
     step "sanity: ansible-test sanity"
-    local root=.cache/sanity/ansible_collections/gamingbox/sandbox
+    local root="${TMPDIR:-/tmp}/gaming-box-sanity/ansible_collections/gamingbox/sandbox"
     mkdir -p "$root"
+    # Only collection content: the lab, the scripts and the benchmarks are
+    # tools around it and are linted by the other stages.
     rsync -a --delete --exclude .venv --exclude .cache --exclude .git \
-        --exclude lab/state --exclude '__pycache__' ./ "$root/"
+        --exclude /lab --exclude /scripts --exclude /.ci --exclude /bench \
+        --exclude '__pycache__' --exclude .pytest_cache --exclude .hypothesis \
+        ./ "$root/"
+    prepare_pip_bootstrap
     (cd "$root" && ansible-test sanity --python 3.11 --color no \
         --requirements ${SANITY_ARGS:-})
+}
+
+prepare_pip_bootstrap() {
+    # ansible-test creates a virtualenv per sanity test and bootstraps pip in
+    # it with a script it would download; give it a local one.
+    local cache="$HOME/.ansible/test/cache" version
+    # The pip version ansible-test 2.19 bootstraps (get_venv_packages).
+    version=24.2
+    mkdir -p "$cache"
+    if ! ls "$cache"/pip-"$version"-*.whl >/dev/null 2>&1; then
+        python -m pip download -q --no-deps --only-binary :all: \
+            -d "$cache" "pip==$version"
+    fi
+    cp scripts/ansible-test-get-pip.py "$cache/get_pip_${version//./_}.py"
 }
 
 run_pytest() {

@@ -116,7 +116,7 @@ def run_playbook(playbook: str | Path, *, limit: str, check: bool = False,
                ANSIBLE_NOCOLOR="1",
                PATH=f"{REPO / '.venv' / 'bin'}:{os.environ['PATH']}")
 
-    done = subprocess.run(command, cwd=REPO, env=env, text=True,
+    done = subprocess.run(command, cwd=REPO, env=env, text=True, check=False,
                           capture_output=True, timeout=timeout)
 
     try:
