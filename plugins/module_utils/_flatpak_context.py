@@ -222,8 +222,8 @@ def _load_bus_policy(model: Overrides, keyfile: KeyFile, name: str,
 def _load_environment(model: Overrides, keyfile: KeyFile,
                       origin: str) -> None:
     for name in _untranslated_keys(keyfile, ENVIRONMENT):
-        model.environment[name] = decode_string(keyfile.get(ENVIRONMENT,
-                                                             name))
+        raw = keyfile.get(ENVIRONMENT, name)
+        model.environment[name] = decode_string(raw)
     # The list wins over [Environment]: flatpak writes an unset variable
     # into both, as "NAME=" for flatpak versions older than the list.
     for name in _context_list(keyfile, UNSET_ENVIRONMENT, origin):

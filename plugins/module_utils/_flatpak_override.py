@@ -157,7 +157,10 @@ def locate(*, app: str, scope: str, user: str | int | None,
                 f"user {user!r}", "system-wide overrides belong to no user",
                 "Leave user unset with scope=system, or use scope=user")
         directory = overrides_dir or SYSTEM_OVERRIDES
-        return Target(path=os.path.join(directory, app), system=True)
+        # Only the real system directory needs the friendlier root check;
+        # for another directory its permissions speak for themselves.
+        return Target(path=os.path.join(directory, app),
+                      system=overrides_dir is None)
 
     account = resolve_account(user)
     if overrides_dir is None and not os.path.isdir(account.home):
@@ -198,7 +201,7 @@ def _keyed_change(model: Overrides, change: Change) -> None:
 
 
 def _policy_change(model: Overrides, change: Change) -> None:
-    _, subsystem, key, value = change.identity
+    subsystem, key, value = change.identity[1:]
     if change.present:
         model.apply_policy(subsystem, key,
                            value if change.value else f"!{value}")
@@ -231,8 +234,8 @@ def _parse_filesystem(option: str, index: int, entry: dict) -> Change:
     # command expects them, so only flatpak's location rules apply.
     literal = path.replace("\\", "\\\\").replace(":", "\\:")
     try:
-        location, _ = parse_filesystem(literal,
-                                       negated=mode in ("none", "reset"))
+        location = parse_filesystem(literal,
+                                    negated=mode in ("none", "reset"))[0]
     except BadFilesystem as exc:
         raise InvalidInput(subject, f"flatpak would refuse it: {exc}",
                            "Give an absolute path, ~/path, host, host-os, "

@@ -141,7 +141,7 @@ def _split_suffix(value: str) -> tuple[str, str | None]:
         if char == ":":
             return "".join(location), value[index + 1:]
         if char == "\\":
-            _, char = next(chars, (None, ""))
+            char = next(chars, (None, ""))[1]
         location.append(char)
     return "".join(location), None
 
@@ -228,7 +228,7 @@ def _canonical_location(location: str) -> str:
 
 
 def _is_xdg_location(location: str) -> bool:
-    prefix, _, rest = location.partition("/")
+    prefix, _slash, rest = location.partition("/")
     if prefix in _XDG_DIRS:
         return True
     # xdg-run alone would expose the whole runtime directory: flatpak

@@ -22,7 +22,7 @@ description:
   - The task reports a change only when what Flatpak reads from the file changes; a file that only orders its entries
     differently is left alone.
 author:
-  - gaming-box developers
+  - gaming-box developers (@gaming-box)
 options:
   app:
     description:

@@ -43,15 +43,17 @@ def run_task(overrides_dir: Path | None, *, check: bool = False,
 class Flatpak:
     """`flatpak override --user` confined to one private HOME."""
 
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, *, system_dir: Path | None = None) -> None:
         self.home = home
         self.overrides = home / ".local" / "share" / "flatpak" / "overrides"
+        # FLATPAK_SYSTEM_DIR moves --system into a test directory.
+        self.system_dir = system_dir
 
     def override(self, *args: str, app: str = APP) -> None:
         self._run("override", "--user", *args, app)
 
-    def show(self, app: str = APP) -> str:
-        return self._run("override", "--user", "--show", app)
+    def show(self, app: str | None = APP, *, scope: str = "--user") -> str:
+        return self._run("override", scope, "--show", *([app] if app else []))
 
     def _run(self, *args: str) -> str:
         env = {"HOME": str(self.home), "LC_ALL": "C.UTF-8",
@@ -59,6 +61,8 @@ class Flatpak:
                "XDG_DATA_HOME": str(self.home / ".local" / "share"),
                "XDG_CONFIG_HOME": str(self.home / ".config"),
                "XDG_CACHE_HOME": str(self.home / ".cache")}
+        if self.system_dir is not None:
+            env["FLATPAK_SYSTEM_DIR"] = str(self.system_dir)
         done = subprocess.run([FLATPAK, *args], env=env, text=True,
                               capture_output=True, check=False)
         assert done.returncode == 0, (args, done.stderr)

@@ -192,3 +192,18 @@ def test_flatpak_reads_what_the_module_wrote(tmp_path):
 
     assert flatpak.show() == (
         "[Context]\nfilesystems=~/Games:ro;\n\n[Environment]\nA=\\sa;b\n")
+
+
+@pytest.mark.skipif(FLATPAK is None, reason="needs the flatpak command")
+def test_flatpak_reads_system_and_global_files(tmp_path):
+    system = tmp_path / "system"
+    flatpak = Flatpak(tmp_path / "home", system_dir=system)
+
+    run_task(system / "overrides", scope="system",
+             devices=[{"name": "dri"}])
+    run_task(flatpak.overrides, app="global",
+             system_bus=[{"name": "org.freedesktop.UPower", "policy": "see"}])
+
+    assert flatpak.show(scope="--system") == "[Context]\ndevices=dri;\n"
+    assert flatpak.show(app=None) == (
+        "[System Bus Policy]\norg.freedesktop.UPower=see\n")
