@@ -114,14 +114,14 @@ def resolve_target(path: object, *, mount: str) -> Target:
                            "resolved, only checked")
 
     prefix = mount.rstrip("/") + "/"
+    if text == mount.rstrip("/"):
+        raise InvalidInput(f"cgroup {path!r}",
+                           "is the root cgroup, which would filter the whole "
+                           "machine", fix)
     if not text.startswith(prefix):
         raise InvalidInput(f"cgroup {path!r}",
                            f"is outside the cgroup2 mount {mount}", fix)
     parts = tuple(text[len(prefix):].split("/"))
-    if parts == ("",) or not parts:
-        raise InvalidInput(f"cgroup {path!r}",
-                           "is the root cgroup, which would filter the whole "
-                           "machine", fix)
     if ANCHOR in parts:
         raise InvalidInput(f"cgroup {path!r}",
                            f"is inside the anchor {ANCHOR} of another filter",

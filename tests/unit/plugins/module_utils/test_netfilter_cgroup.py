@@ -42,7 +42,8 @@ def test_other_targets_have_no_manager(path):
     (f"{MANAGER}/./games.slice", "'.'"),
     ("/tmp/games.slice", "outside the cgroup2 mount"),
     ("/sys/fs/cgroupx/games.slice", "outside the cgroup2 mount"),
-    (MOUNT, "outside the cgroup2 mount"),
+    (MOUNT, "the root cgroup"),
+    (MOUNT + "/", "the root cgroup"),
     (f"{MANAGER}/games.slice/{cgroup.ANCHOR}", "anchor"),
 ])
 def test_bad_paths_are_refused(path, words):
