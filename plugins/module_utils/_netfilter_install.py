@@ -18,13 +18,15 @@ from __future__ import annotations
 
 import glob
 import hashlib
-import importlib
 import os
 import shutil
 import subprocess
 from dataclasses import dataclass, field
 
-from . import _files
+# The loader's own modules, imported here so that Ansible ships them with
+# the task and their sources can be copied out.
+from . import (_bpf_insns, _bpf_sys, _errors, _files, _netfilter_attach,
+               _netfilter_cgroup, _netfilter_loader, _netfilter_state)
 from ._errors import HostError
 
 __all__ = [
@@ -45,9 +47,8 @@ PACKAGE = "gbox_netfilter"
 INTERPRETER = "/usr/bin/python3"
 
 # Everything the loader imports, and nothing that needs Ansible.
-LOADER_MODULES = ("_errors", "_bpf_sys", "_bpf_insns", "_netfilter_state",
-                  "_netfilter_cgroup", "_netfilter_attach",
-                  "_netfilter_loader")
+LOADER_MODULES = (_errors, _bpf_sys, _bpf_insns, _netfilter_state,
+                  _netfilter_cgroup, _netfilter_attach, _netfilter_loader)
 
 MANAGED = "# Managed by gamingbox.sandbox.cgroup_bpf_netfilter; edits are lost."
 
@@ -149,8 +150,8 @@ def apply_plan(plan: InstallPlan) -> None:
 
 def _loader_library() -> tuple:
     sources = {}
-    for name in LOADER_MODULES:
-        module = importlib.import_module(f"{__package__}.{name}")
+    for module in LOADER_MODULES:
+        name = module.__name__.rpartition(".")[2]
         source = module.__loader__.get_source(module.__name__)
         if source is None:
             raise HostError(f"module_utils {name}",
