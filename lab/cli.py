@@ -55,6 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
                                  "until it runs again")
     reboot.add_argument("guest", metavar="NAME")
     reboot.add_argument("--timeout", type=float, default=600.0)
+
+    selftest = commands.add_parser(
+        "selftest", help="check that guests run the Flatpak launcher "
+        "(direct and portal) and the remote namespace")
+    selftest.add_argument("guests", nargs="*", metavar="NAME",
+                          help="default: every running guest")
     return parser
 
 
@@ -100,11 +106,16 @@ def command_status(args: argparse.Namespace) -> int:
         print(f"no guests (state: {state_dir()})")
         return 0
     print(f"{'NAME':<8} {'SSH':>5} {'PID':>8} {'QEMU':<5} {'MiB':>5} "
-          f"{'CPUS':>4}  SYSTEM")
+          f"{'CPUS':>4}  {'IMAGE':<17} SYSTEM")
     for row in rows:
+        # A guest booted before the recipe changed runs an older image.
+        mark = "" if row["image"] == image.key else "*"
         print(f"{row['name']:<8} {row['port']:>5} {row['pid']:>8} "
               f"{row['qemu']:<5} {row['memory_mib']:>5} {row['cpus']:>4}  "
-              f"{row['system']}")
+              f"{row['image'] + mark:<17} {row['system']}")
+    if any(row["image"] != image.key for row in rows):
+        print("* an older image than the recipe's; `python -m lab down` "
+              "and `up` to use the new one")
     return 0
 
 
@@ -130,6 +141,16 @@ def command_reboot(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_selftest(args: argparse.Namespace) -> int:
+    from lab.api import Lab
+    from lab.selftest import run_selftest
+
+    lab = Lab.load()
+    guests = [lab.guest(name) for name in args.guests] or lab.guests
+    results = [run_selftest(guest) for guest in guests]
+    return 0 if all(results) else 1
+
+
 COMMANDS = {
     "image": command_image,
     "up": command_up,
@@ -137,6 +158,7 @@ COMMANDS = {
     "status": command_status,
     "ssh": command_ssh,
     "reboot": command_reboot,
+    "selftest": command_selftest,
 }
 
 

@@ -6,18 +6,21 @@ import shutil
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from lab.commands import remove_tree
 from lab.config import LabError, guest_name, state_dir
 from lab.guests import (Readiness, kill_and_wait, probe_ready, qemu_alive,
                         reboot_guest, start_guest, stop_guest,
                         stray_qemu_pids, wait_ready)
+from lab.image import BaseImage
 from lab.imagecache import ensure_image
 from lab.inventory import write_inventory
 from lab.progress import say, step
 from lab.qemu import default_cpus, default_memory_mib, kvm_usable
 from lab.ssh import generate_key, ssh_run
-from lab.state import LabState, load_state, save_state, state_lock
+from lab.state import (GuestRecord, LabState, load_state, save_state,
+                       state_lock)
 
 __all__ = ["UpOptions", "lab_up", "lab_down", "lab_status",
            "lab_reboot", "find_guest"]
@@ -50,7 +53,7 @@ def lab_up(options: UpOptions) -> LabState:
             generate_key(state.private_key)
 
         wanted = [guest_name(i) for i in range(1, options.count + 1)]
-        missing = reusable_guests(state, wanted)
+        missing = reusable_guests(state, wanted, image=image)
         for name in state.guests:
             if name not in wanted:
                 say(f"{name}: running beyond -n {options.count}; kept")
@@ -62,7 +65,8 @@ def lab_up(options: UpOptions) -> LabState:
     return state
 
 
-def reusable_guests(state: LabState, wanted: list[str]) -> list[str]:
+def reusable_guests(state: LabState, wanted: list[str], *,
+                    image: BaseImage) -> list[str]:
     """Check the guests the state knows; return the names to boot.
 
     A guest whose QEMU is gone or that no longer answers is cleaned up and
@@ -77,7 +81,9 @@ def reusable_guests(state: LabState, wanted: list[str]) -> list[str]:
         healthy = qemu_alive(state, record) and probe_ready(
             state.target(record), wait_seconds=10).ready
         if healthy:
-            say(f"{name}: running on port {record.ssh_port}; reused")
+            older = ("" if record.image == str(image.directory) else
+                     " (an older image; `down` first to use the new one)")
+            say(f"{name}: running on port {record.ssh_port}; reused{older}")
             continue
         say(f"{name}: not healthy; replacing it")
         stop_guest(state, record)
@@ -87,7 +93,7 @@ def reusable_guests(state: LabState, wanted: list[str]) -> list[str]:
     return missing
 
 
-def boot_guests(state: LabState, names: list[str], *, image,
+def boot_guests(state: LabState, names: list[str], *, image: BaseImage,
                 options: UpOptions) -> None:
     """Start the guests one after the other, then wait for all at once."""
     memory = options.memory_mib or default_memory_mib(options.count)
@@ -128,7 +134,6 @@ def boot_guests(state: LabState, names: list[str], *, image,
 
 def wait_one(state: LabState, name: str, options: UpOptions,
              results: dict[str, Readiness | Exception]) -> None:
-    started = time.monotonic()
     try:
         readiness = wait_ready(state, state.guests[name],
                                timeout=options.timeout)
@@ -136,8 +141,7 @@ def wait_one(state: LabState, name: str, options: UpOptions,
         results[name] = exc
         return
     results[name] = readiness
-    say(f"{name}: {readiness.summary()} after "
-        f"{time.monotonic() - started:.1f} s")
+    say(f"{name}: {readiness.summary()}")
 
 
 def lab_down() -> None:
@@ -163,7 +167,7 @@ def lab_down() -> None:
     say("lab is down")
 
 
-def find_guest(state: LabState, name: str):
+def find_guest(state: LabState, name: str) -> GuestRecord:
     record = state.guests.get(name)
     if record is None:
         known = ", ".join(sorted(state.guests)) or "none"
@@ -188,7 +192,8 @@ def lab_status() -> list[dict]:
         rows.append({"name": record.name, "port": record.ssh_port,
                      "pid": record.pid, "qemu": "up" if alive else "gone",
                      "system": system, "memory_mib": record.memory_mib,
-                     "cpus": record.cpus, "image": record.image})
+                     "cpus": record.cpus,
+                     "image": Path(record.image).name.removeprefix("base-")})
     return rows
 
 

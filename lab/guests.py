@@ -7,7 +7,7 @@ import signal
 import socket
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from lab.commands import run
@@ -46,11 +46,16 @@ def as_player(argv: list[str]) -> list[str]:
 
 @dataclass
 class Readiness:
-    """How far a guest got: system state, failed units, user manager."""
+    """How far a guest got: system state, failed units, user manager.
+
+    ``timings`` holds seconds since the wait began at which SSH answered
+    and each state was reached, for the progress output.
+    """
 
     system: str
     failed_units: list[str]
     user_manager: str
+    timings: dict[str, float] = field(default_factory=dict)
 
     @property
     def ready(self) -> bool:
@@ -63,6 +68,10 @@ class Readiness:
         text = f"system {self.system}, user manager {self.user_manager}"
         if self.failed_units:
             text += f", failed units: {' '.join(self.failed_units)}"
+        if self.timings:
+            text += " (" + ", ".join(f"{what} at {seconds:.1f} s" for
+                                     what, seconds in self.timings.items())
+            text += ")"
         return text
 
 
@@ -124,12 +133,23 @@ def qemu_alive(state: LabState, record: GuestRecord) -> bool:
     return overlay.encode() in cmdline
 
 
-def probe_ready(target: SshTarget, *, wait_seconds: float) -> Readiness:
-    """Ask the guest how far its boot got, waiting up to ``wait_seconds``."""
+def probe_ready(target: SshTarget, *, wait_seconds: float,
+                started: float | None = None) -> Readiness:
+    """Ask the guest how far its boot got, waiting up to ``wait_seconds``.
+
+    ``started`` (a time.monotonic() value) makes the result carry timings.
+    """
+    timings: dict[str, float] = {}
+
+    def reached(what: str) -> None:
+        if started is not None:
+            timings[what] = time.monotonic() - started
+
     wait = ["timeout", str(int(max(wait_seconds, 1)))]
     system = ssh_run(target, [*wait, "systemctl", "is-system-running",
                               "--wait"], timeout=wait_seconds + 30)
     system_state = system.stdout.strip() or "unknown"
+    reached(f"system {system_state}")
 
     failed: list[str] = []
     if system_state == "degraded":
@@ -151,22 +171,27 @@ def probe_ready(target: SshTarget, *, wait_seconds: float) -> Readiness:
             ["systemctl", "--user", "is-system-running", "--wait"])],
             timeout=wait_seconds + 30)
         user_state = manager.stdout.strip() or "unknown"
-    return Readiness(system_state, failed, user_state)
+    reached(f"user manager {user_state}")
+    return Readiness(system_state, failed, user_state, timings)
 
 
 def wait_ready(state: LabState, record: GuestRecord, *,
                timeout: float) -> Readiness:
     """Wait for SSH, then for the system and the user manager to settle."""
     target = state.target(record)
-    deadline = time.monotonic() + timeout
+    started = time.monotonic()
+    deadline = started + timeout
     try:
-        wait_for_ssh(target, timeout=timeout,
-                     alive=lambda: qemu_alive(state, record))
+        ssh_seconds = wait_for_ssh(target, timeout=timeout,
+                                   alive=lambda: qemu_alive(state, record))
     except (TimeoutError, ConnectionError) as exc:
         raise LabError(f"{record.name}: {exc}. Its console log is "
                        f"{state.spec(record).console_log}") from exc
-    return probe_ready(target, wait_seconds=max(deadline - time.monotonic(),
-                                                10))
+    readiness = probe_ready(
+        target, wait_seconds=max(deadline - time.monotonic(), 10),
+        started=started)
+    readiness.timings = {"ssh": ssh_seconds, **readiness.timings}
+    return readiness
 
 
 def boot_id(target: SshTarget) -> str:

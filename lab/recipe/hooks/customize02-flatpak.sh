@@ -22,11 +22,21 @@ in_root() {
     chroot "$root" env FLATPAK_TRIGGERSDIR="$build/no-triggers" "$@"
 }
 
+# Debian makes its .pyc files in postinst, so dpkg does not list them and
+# the runtime gets none; a read-only /usr then means compiling the stdlib
+# on every start, seconds under emulation.  Flatpak checkouts set every
+# mtime to 0, so the .pyc files must not be checked against their source.
+byte_compile() {  # TREE PREFIX: compile TREE as it will be seen at PREFIX
+    in_root python3 -m compileall -q -j 0 --invalidation-mode unchecked-hash \
+        -s "$1" -p "$2" "$1"
+}
+
 mkdir -p "$root$build/runtime/files" "$root$build/no-triggers" \
     "$root$(dirname "$repo")"
 python3 "$sources/runtime_tree.py" "$root" "$sources/runtime-packages.txt" \
     "$root$build/runtime/files"
 cp "$sources/runtime.metadata" "$root$build/runtime/metadata"
+byte_compile "$build/runtime/files" /usr
 in_root flatpak build-export --runtime --files=files "$repo" \
     "$build/runtime" stable
 
@@ -38,6 +48,7 @@ in_root flatpak install --system --noninteractive gamingbox \
 in_root flatpak build-init "$build/launcher" org.gamingbox.Launcher \
     org.gamingbox.Platform org.gamingbox.Platform stable
 cp -R --no-preserve=ownership "$sources/launcher/." "$root$build/launcher/files/"
+byte_compile "$build/launcher/files" /app
 # Like Steam: the network, IPC and a private home under ~/.var/app.  No
 # host files: a wrapper or cgroup the launcher needs comes from an override,
 # which is what the collection manages.
