@@ -46,7 +46,6 @@ __all__ = ["main"]
 USAGE = ("usage: netfilter-loader prepare NAME | ensure [NAME...] | watch "
          "| status [NAME...]")
 
-_IN_MODIFY = 0x00000002
 _IN_CLOSE_WRITE = 0x00000008
 _IN_MOVED_FROM = 0x00000040
 _IN_MOVED_TO = 0x00000080
@@ -214,8 +213,10 @@ class _Inotify:
             if path not in paths or not os.path.isdir(path):
                 self.libc.inotify_rm_watch(self.fd, wd)
                 del self.watches[wd]
+        # No IN_MODIFY: cgroup.events changes with every scope that starts
+        # or stops, and would wake the watcher for nothing.
         mask = (_IN_CREATE | _IN_DELETE | _IN_DELETE_SELF | _IN_MOVED_TO |
-                _IN_MOVED_FROM | _IN_CLOSE_WRITE | _IN_MODIFY | _IN_ONLYDIR)
+                _IN_MOVED_FROM | _IN_CLOSE_WRITE | _IN_ONLYDIR)
         for path in sorted(paths - set(self.watches.values())):
             wd = self.libc.inotify_add_watch(self.fd, os.fsencode(path), mask)
             if wd >= 0:
