@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import posixpath
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -59,6 +59,7 @@ class Guest:
     name: str
     ssh_port: int
     target: SshTarget
+    lab_state: LabState = field(compare=False, repr=False)
 
     def command(self, argv: Sequence[str], *, user: str | None = None,
                 env: Mapping[str, str] | None = None) -> list[str]:
@@ -138,7 +139,7 @@ class Guest:
 
     def reboot(self, *, timeout: float = DEFAULT_BOOT_TIMEOUT) -> None:
         """Reboot and wait until the system and the user manager run."""
-        lab_reboot(self.name, timeout=timeout)
+        lab_reboot(self.lab_state, self.name, timeout=timeout)
 
 
 @dataclass(frozen=True)
@@ -181,4 +182,4 @@ class Lab:
     def guest(self, name: str) -> Guest:
         record = find_guest(self.state, name)
         return Guest(name=name, ssh_port=record.ssh_port,
-                     target=self.state.target(record))
+                     target=self.state.target(record), lab_state=self.state)

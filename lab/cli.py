@@ -135,8 +135,10 @@ def command_ssh(args: argparse.Namespace) -> int:
 
 def command_reboot(args: argparse.Namespace) -> int:
     from lab.control import lab_reboot
+    from lab.state import load_state
 
-    readiness = lab_reboot(args.guest, timeout=args.timeout)
+    readiness = lab_reboot(load_state(state_dir()), args.guest,
+                           timeout=args.timeout)
     print(f"{args.guest}: {readiness.summary()}")
     return 0
 

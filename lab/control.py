@@ -18,7 +18,7 @@ from lab.imagecache import ensure_image
 from lab.inventory import write_inventory
 from lab.progress import say, step
 from lab.qemu import default_cpus, default_memory_mib, kvm_usable
-from lab.ssh import generate_key, ssh_run
+from lab.ssh import connection_failed, generate_key, ssh_run
 from lab.state import (GuestRecord, LabState, load_state, save_state,
                        state_lock)
 
@@ -69,8 +69,9 @@ def reusable_guests(state: LabState, wanted: list[str], *,
                     image: BaseImage) -> list[str]:
     """Check the guests the state knows; return the names to boot.
 
-    A guest whose QEMU is gone or that no longer answers is cleaned up and
-    booted again; a healthy one is reused as it is.
+    A guest whose QEMU is gone or whose SSH is dead is removed and booted
+    again.  One that answers is reused even when degraded: someone may be
+    using it, and a failed unit is theirs to look at, so it is reported.
     """
     missing = []
     for name in wanted:
@@ -78,17 +79,21 @@ def reusable_guests(state: LabState, wanted: list[str], *,
         if record is None:
             missing.append(name)
             continue
-        healthy = qemu_alive(state, record) and probe_ready(
-            state.target(record), wait_seconds=10).ready
-        if healthy:
-            older = ("" if record.image == str(image.directory) else
-                     " (an older image; `down` first to use the new one)")
-            say(f"{name}: running on port {record.ssh_port}; reused{older}")
+
+        readiness = None
+        if qemu_alive(state, record):
+            readiness = probe_ready(state.target(record), wait_seconds=30)
+        if readiness is None or readiness.system == "no ssh":
+            say(f"{name}: QEMU or SSH is gone; replacing it")
+            stop_guest(state, record)
+            del state.guests[name]
+            missing.append(name)
             continue
-        say(f"{name}: not healthy; replacing it")
-        stop_guest(state, record)
-        del state.guests[name]
-        missing.append(name)
+
+        note = "" if readiness.ready else f" but {readiness.summary()}"
+        if record.image != str(image.directory):
+            note += " (an older image; `down` first to use the new one)"
+        say(f"{name}: running on port {record.ssh_port}; reused{note}")
     save_state(state)
     return missing
 
@@ -137,7 +142,9 @@ def wait_one(state: LabState, name: str, options: UpOptions,
     try:
         readiness = wait_ready(state, state.guests[name],
                                timeout=options.timeout)
-    except LabError as exc:
+    except Exception as exc:  # noqa: BLE001 - reported by boot_guests
+        # A thread's exception would otherwise vanish and the guest would
+        # count as booted.
         results[name] = exc
         return
     results[name] = readiness
@@ -187,8 +194,8 @@ def lab_status() -> list[dict]:
             answer = ssh_run(state.target(record),
                              ["systemctl", "is-system-running"],
                              timeout=20, connect_timeout=5)
-            system = (answer.stdout.strip() if answer.returncode != 255
-                      else "no ssh")
+            system = ("no ssh" if connection_failed(answer)
+                      else answer.stdout.strip())
         rows.append({"name": record.name, "port": record.ssh_port,
                      "pid": record.pid, "qemu": "up" if alive else "gone",
                      "system": system, "memory_mib": record.memory_mib,
@@ -197,14 +204,13 @@ def lab_status() -> list[dict]:
     return rows
 
 
-def lab_reboot(name: str, *, timeout: float = DEFAULT_BOOT_TIMEOUT
-               ) -> Readiness:
-    directory = state_dir()
-    with state_lock(directory):
-        state = load_state(directory)
-        record = find_guest(state, name)
-        with step(f"rebooting {name}"):
-            readiness = reboot_guest(state, record, timeout=timeout)
+def lab_reboot(state: LabState, name: str, *,
+               timeout: float = DEFAULT_BOOT_TIMEOUT) -> Readiness:
+    """Reboot one guest.  No lab lock: other guests stay usable meanwhile,
+    and a reboot changes nothing in the lab's state."""
+    record = find_guest(state, name)
+    with step(f"rebooting {name}"):
+        readiness = reboot_guest(state, record, timeout=timeout)
     if not readiness.ready:
         raise LabError(f"{name}: after the reboot: {readiness.summary()}")
     return readiness

@@ -14,7 +14,8 @@ from lab.commands import run
 from lab.config import LAB_UID, LAB_USER, LabError
 from lab.image import BaseImage
 from lab.qemu import GuestSpec, overlay_command, qemu_command
-from lab.ssh import SshTarget, close_master, ssh_run, wait_for_ssh
+from lab.ssh import (SshTarget, close_master, connection_failed, ssh_run,
+                     wait_for_ssh)
 from lab.state import GuestRecord, LabState
 
 __all__ = ["Readiness", "start_guest", "qemu_alive", "wait_ready",
@@ -92,7 +93,7 @@ def start_guest(state: LabState, name: str, *, image: BaseImage,
     directory = state.guest_dir(name)
     directory.mkdir(parents=True, exist_ok=True)
 
-    for attempt in range(PORT_ATTEMPTS):
+    for _ in range(PORT_ATTEMPTS):
         record = GuestRecord(name=name, ssh_port=free_port(), pid=0,
                              memory_mib=memory_mib, cpus=cpus,
                              image=str(image.directory))
@@ -148,6 +149,8 @@ def probe_ready(target: SshTarget, *, wait_seconds: float,
     wait = ["timeout", str(int(max(wait_seconds, 1)))]
     system = ssh_run(target, [*wait, "systemctl", "is-system-running",
                               "--wait"], timeout=wait_seconds + 30)
+    if connection_failed(system):
+        return Readiness("no ssh", [], "unknown", timings)
     system_state = system.stdout.strip() or "unknown"
     reached(f"system {system_state}")
 
