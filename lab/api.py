@@ -41,9 +41,12 @@ class GuestCommandError(subprocess.CalledProcessError):
         self.guest = guest
 
     def __str__(self) -> str:
-        stderr = text_of(self.stderr)
+        # Tools report failures on stderr; some only on stdout.
+        stream, output = "stderr", text_of(self.stderr).strip()
+        if not output:
+            stream, output = "stdout", text_of(self.stdout).strip()
         return (f"{self.guest}: {self.cmd!r} exited with {self.returncode}"
-                f"; stderr: {stderr.strip()[-2000:]}")
+                f"; {stream}: {output[-2000:]}")
 
 
 def text_of(output: str | bytes | None) -> str:

@@ -162,20 +162,28 @@ def probe_ready(target: SshTarget, *, wait_seconds: float,
         failed = [line.split()[0] for line in listing.stdout.splitlines()
                   if line.strip()]
 
-    # Lingering starts the user manager during boot, but the system can
-    # report "running" a moment before its bus socket exists.
-    user = ssh_run(target, [*wait, "sh", "-c",
-                            'until test -S "$1"; do sleep 0.5; done',
-                            "wait-bus", f"{RUNTIME_DIR}/bus"],
-                   timeout=wait_seconds + 30)
     user_state = "no bus"
-    if user.returncode == 0:
+    if wait_for_bus(target, wait_seconds=wait_seconds):
         manager = ssh_run(target, [*wait, *as_player(
             ["systemctl", "--user", "is-system-running", "--wait"])],
             timeout=wait_seconds + 30)
         user_state = manager.stdout.strip() or "unknown"
     reached(f"user manager {user_state}")
     return Readiness(system_state, failed, user_state, timings)
+
+
+def wait_for_bus(target: SshTarget, *, wait_seconds: float) -> bool:
+    """Lingering starts the user manager during boot, but the system can
+    report "running" a moment before the user's bus socket exists."""
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        check = ssh_run(target, ["test", "-S", f"{RUNTIME_DIR}/bus"],
+                        timeout=30)
+        if check.returncode == 0:
+            return True
+        if time.monotonic() > deadline or connection_failed(check):
+            return False
+        time.sleep(0.5)
 
 
 def wait_ready(state: LabState, record: GuestRecord, *,

@@ -44,9 +44,10 @@ def launch(guest: Guest, *launcher_args: str) -> dict[str, list[dict]]:
 
 
 def check_kernel_headers(guest: Guest) -> str:
-    guest.run(["sh", "-c", 'test -d "/lib/modules/$(uname -r)/build/"'],
-              check=True)
-    return "headers of the running kernel are installed"
+    release = guest.run(["uname", "-r"], check=True).stdout.strip()
+    found = guest.run(["test", "-d", f"/lib/modules/{release}/build/"])
+    assert found.returncode == 0, f"no headers for {release}"
+    return f"headers of the running kernel {release} are installed"
 
 
 def check_direct(guest: Guest) -> str:
