@@ -194,7 +194,7 @@ def lab_status() -> list[dict]:
             answer = ssh_run(state.target(record),
                              ["systemctl", "is-system-running"],
                              timeout=20, connect_timeout=5)
-            system = ("no ssh" if connection_failed(answer)
+            system = ("no answer over ssh" if connection_failed(answer)
                       else answer.stdout.strip())
         rows.append({"name": record.name, "port": record.ssh_port,
                      "pid": record.pid, "qemu": "up" if alive else "gone",

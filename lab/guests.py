@@ -206,8 +206,12 @@ def wait_ready(state: LabState, record: GuestRecord, *,
 
 
 def boot_id(target: SshTarget) -> str:
-    result = ssh_run(target, ["cat", "/proc/sys/kernel/random/boot_id"],
-                     timeout=30)
+    """The guest's boot id, or "" while it does not answer (rebooting)."""
+    try:
+        result = ssh_run(target, ["cat", "/proc/sys/kernel/random/boot_id"],
+                         timeout=30, connect_timeout=5)
+    except subprocess.TimeoutExpired:
+        return ""
     return result.stdout.strip() if result.returncode == 0 else ""
 
 

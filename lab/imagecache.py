@@ -62,7 +62,7 @@ def other_images(keep: BaseImage) -> Iterator[Path]:
 
 
 def ensure_image(*, rebuild: bool = False) -> BaseImage:
-    """Return the cached image for the current recipe, building it if need be."""
+    """The cached image of the current recipe, built first if need be."""
     image = current_image()
     if image.complete() and not rebuild:
         say(f"image {image.directory}: reused")

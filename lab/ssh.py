@@ -26,7 +26,11 @@ CONTROL_PERSIST_SECONDS = 300
 # How ssh's own failures start, as opposed to a remote command's stderr.
 SSH_FAILURE_PREFIXES = ("ssh: ", "kex_exchange_identification: ",
                         "Connection closed by ", "Connection reset by ",
-                        "mux_client_")
+                        "Connection timed out", "mux_client_")
+# An emulated guest busy compiling a BPF program can take many seconds to
+# answer a handshake or a keepalive; giving up early would break a test
+# that merely shares the guest with a slow one.
+CONNECT_TIMEOUT_SECONDS = 30
 
 
 @dataclass(frozen=True)
@@ -38,7 +42,8 @@ class SshTarget:
     host: str = "127.0.0.1"
 
 
-def ssh_options(target: SshTarget, *, connect_timeout: int = 10) -> list[str]:
+def ssh_options(target: SshTarget, *,
+                connect_timeout: int = CONNECT_TIMEOUT_SECONDS) -> list[str]:
     return [
         "-F", "none",
         "-i", str(target.private_key),
@@ -51,8 +56,8 @@ def ssh_options(target: SshTarget, *, connect_timeout: int = 10) -> list[str]:
         "-o", "UserKnownHostsFile=/dev/null",
         "-o", "LogLevel=ERROR",
         "-o", f"ConnectTimeout={connect_timeout}",
-        "-o", "ServerAliveInterval=5",
-        "-o", "ServerAliveCountMax=3",
+        "-o", "ServerAliveInterval=15",
+        "-o", "ServerAliveCountMax=8",
         "-o", "ControlMaster=auto",
         "-o", f"ControlPath={target.control_dir}/%C",
         "-o", f"ControlPersist={CONTROL_PERSIST_SECONDS}",
@@ -60,7 +65,8 @@ def ssh_options(target: SshTarget, *, connect_timeout: int = 10) -> list[str]:
 
 
 def ssh_command(target: SshTarget, argv: Sequence[str] | None, *,
-                tty: bool = False, connect_timeout: int = 10) -> list[str]:
+                tty: bool = False,
+                connect_timeout: int = CONNECT_TIMEOUT_SECONDS) -> list[str]:
     """The ssh argument list that runs ``argv`` (or a login shell)."""
     command = ["ssh", *ssh_options(target, connect_timeout=connect_timeout)]
     command.append("-t" if tty else "-T")
@@ -72,7 +78,8 @@ def ssh_command(target: SshTarget, argv: Sequence[str] | None, *,
 
 def ssh_run(target: SshTarget, argv: Sequence[str], *,
             input: str | bytes | None = None, timeout: float | None = None,
-            text: bool = True, connect_timeout: int = 10,
+            text: bool = True,
+            connect_timeout: int = CONNECT_TIMEOUT_SECONDS,
             ) -> subprocess.CompletedProcess:
     """Run ``argv`` on the guest and capture its output; never raises on rc.
 

@@ -90,7 +90,8 @@ def test_tree_keeps_links_and_adds_flatpak_spawn(tmp_path):
     (root / "usr/bin/python3.11").write_text("#!elf\n")
     os.symlink("python3.11", root / "usr/bin/python3")
     info = root / "var/lib/dpkg/info"
-    (info / "python3.list").write_text("/.\n/usr\n/usr/bin\n/usr/bin/python3\n")
+    (info / "python3.list").write_text(
+        "/.\n/usr\n/usr/bin\n/usr/bin/python3\n")
     (info / "python3.11.list").write_text("/bin\n/usr/bin/python3.11\n")
     for name in ("python3-minimal", "libpython3-stdlib", "media-types",
                  "libc6:amd64", "libgcc-s1"):
