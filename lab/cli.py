@@ -66,13 +66,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def command_image(args: argparse.Namespace) -> int:
     from lab.imagecache import ensure_image, prune_images
+    from lab.state import load_state
 
     image = ensure_image(rebuild=args.rebuild)
     info = image.describe()
     print(f"{image.directory}  kernel {info['kernel']}  "
           f"built {info['built']} in {info['build_seconds']} s")
     if args.prune:
-        for path in prune_images():
+        running = load_state(state_dir()).guests.values()
+        for path in prune_images({record.image for record in running}):
             print(f"removed {path}")
     return 0
 

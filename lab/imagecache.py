@@ -105,11 +105,18 @@ def build_locked(image: BaseImage) -> BaseImage:
     return image
 
 
-def prune_images() -> list[Path]:
-    """Remove cached images of other recipes; return what was removed."""
+def prune_images(in_use: set[str]) -> list[Path]:
+    """Remove cached images of other recipes; return what was removed.
+
+    ``in_use`` names image directories that running guests boot from:
+    their overlays need them as backing files, so they stay.
+    """
     keep = current_image()
     removed = []
     for path in other_images(keep):
+        if str(path) in in_use:
+            say(f"{path}: running guests use it; kept")
+            continue
         remove_tree(path)
         removed.append(path)
     return removed
