@@ -186,18 +186,24 @@ def wait_for_bus(target: SshTarget, *, wait_seconds: float) -> bool:
         time.sleep(0.5)
 
 
-def wait_ready(state: LabState, record: GuestRecord, *,
-               timeout: float) -> Readiness:
-    """Wait for SSH, then for the system and the user manager to settle."""
+def wait_ready(state: LabState, record: GuestRecord, *, timeout: float,
+               started: float | None = None) -> Readiness:
+    """Wait for SSH, then for the system and the user manager to settle.
+
+    Timings count from ``started`` (a time.monotonic() value, default
+    now), so a reboot can report them from the moment it was asked for.
+    """
     target = state.target(record)
-    started = time.monotonic()
-    deadline = started + timeout
+    started = time.monotonic() if started is None else started
+    deadline = time.monotonic() + timeout
     try:
-        ssh_seconds = wait_for_ssh(target, timeout=timeout,
-                                   alive=lambda: qemu_alive(state, record))
+        wait_for_ssh(target, timeout=timeout,
+                     alive=lambda: qemu_alive(state, record))
     except (TimeoutError, ConnectionError) as exc:
         raise LabError(f"{record.name}: {exc}. Its console log is "
                        f"{state.spec(record).console_log}") from exc
+    ssh_seconds = time.monotonic() - started
+
     readiness = probe_ready(
         target, wait_seconds=max(deadline - time.monotonic(), 10),
         started=started)
@@ -219,6 +225,7 @@ def reboot_guest(state: LabState, record: GuestRecord, *,
                  timeout: float) -> Readiness:
     """Reboot through systemd and wait until the new boot is ready."""
     target = state.target(record)
+    started = time.monotonic()
     before = boot_id(target)
     if not before:
         raise LabError(f"{record.name}: does not answer over SSH. "
@@ -237,7 +244,7 @@ def reboot_guest(state: LabState, record: GuestRecord, *,
                            "the reboot. See "
                            f"{state.spec(record).console_log}")
         time.sleep(2)
-    return wait_ready(state, record,
+    return wait_ready(state, record, started=started,
                       timeout=max(deadline - time.monotonic(), 30))
 
 
