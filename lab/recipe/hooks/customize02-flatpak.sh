@@ -47,7 +47,8 @@ in_root flatpak install --system --noninteractive gamingbox \
 # build-init looks the runtime up among the installed ones, hence the order.
 in_root flatpak build-init "$build/launcher" org.gamingbox.Launcher \
     org.gamingbox.Platform org.gamingbox.Platform stable
-cp -R --no-preserve=ownership "$sources/launcher/." "$root$build/launcher/files/"
+rsync -rlpt --chmod=u=rwX,go=rX --exclude=__pycache__ \
+    "$sources/launcher/" "$root$build/launcher/files/"
 byte_compile "$build/launcher/files" /app
 # Like Steam: the network, IPC and a private home under ~/.var/app.  No
 # host files: a wrapper or cgroup the launcher needs comes from an override,

@@ -6,4 +6,8 @@ set -eu
 root=$1
 recipe=$(dirname "$(readlink -f "$0")")/..
 
-cp -R --no-preserve=ownership "$recipe/rootfs/." "$root/"
+# Modes are set here, not taken from the checkout: a clone made under a
+# strict umask must not leave networkd unable to read its .network file.
+# Byte code a host tool left in the recipe has no place in the guest.
+rsync -rlpt --chmod=u=rwX,go=rX --exclude=__pycache__ \
+    "$recipe/rootfs/" "$root/"

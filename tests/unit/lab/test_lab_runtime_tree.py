@@ -2,6 +2,7 @@
 
 import importlib.util
 import os
+import sys
 from pathlib import Path
 
 from lab.config import RECIPE_DIR
@@ -9,7 +10,10 @@ from lab.config import RECIPE_DIR
 SPEC = importlib.util.spec_from_file_location(
     "runtime_tree", RECIPE_DIR / "flatpak" / "runtime_tree.py")
 runtime_tree = importlib.util.module_from_spec(SPEC)
+# The module is part of the image recipe: leave no byte code next to it.
+sys.dont_write_bytecode = True
 SPEC.loader.exec_module(runtime_tree)
+sys.dont_write_bytecode = False
 
 STATUS = """\
 Package: python3
