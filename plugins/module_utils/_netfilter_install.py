@@ -174,7 +174,7 @@ def _loader_library() -> tuple:
 
 def _render_stub(library: str) -> str:
     return "\n".join([
-        f"#!{INTERPRETER} -I",
+        f"#!{INTERPRETER} -IS",
         MANAGED,
         "# Re-attaches gaming-box cgroup network filters; see",
         "# 'netfilter-loader' without arguments for the commands.",

@@ -20,6 +20,7 @@ import pytest
 HERE = Path(__file__).parent
 PLAYBOOK = HERE / "targets" / "cgroup_bpf_netfilter" / "playbook.yml"
 PROBE_SOURCE = HERE / "netfilter_probe.py"
+RACER_SOURCE = HERE / "netfilter_racer.py"
 TASK = "Run cgroup_bpf_netfilter once per step"
 HOST = "gbox-2"
 
@@ -34,6 +35,8 @@ DROPIN = ("/etc/systemd/system/user@1000.service.d/"
           f"gaming-box-netfilter-{NAME}.conf")
 WATCH_UNIT = "gaming-box-netfilter.service"
 PROBE = "/usr/local/lib/gaming-box-tests/netfilter_probe.py"
+RACER = "/usr/local/lib/gaming-box-tests/netfilter_racer.py"
+RACER_LOG = "/tmp/nftest-racer.jsonl"
 
 REMOTE4 = "10.201.0.2"
 REMOTE6 = "fd42:201::2"
@@ -120,6 +123,7 @@ def assert_reached(results: dict, *targets: str) -> None:
 def guest(guest2):
     """gbox-2 with the probe, the remote namespace and no filter NAME."""
     guest2.put_file(PROBE, PROBE_SOURCE.read_text(), mode=0o755)
+    guest2.put_file(RACER, RACER_SOURCE.read_text(), mode=0o755)
     guest2.run(["gbox-remote-ns", "up"], check=True, timeout=120)
     # Debian leaves ping sockets to root; the player's ping must reach the
     # filter, not stop at the sysctl.
@@ -257,7 +261,7 @@ def test_slice_reaches_only_loopback_and_keeps_its_limits(guest):
                                ).stdout.strip() == "active"
 
 
-RACER = r"""
+SCOPE_RACER = r"""
 end=$(( $(date +%s) + {seconds} ))
 while [ "$(date +%s)" -lt "$end" ]; do
   echo "try $(date +%s.%N)"
@@ -270,29 +274,49 @@ done
 """
 
 
+def start_cgroup_racer(guest, unit: str, seconds: int) -> None:
+    """The sharp racer: inotify, then a send the moment the slice exists."""
+    guest.run_as_player(
+        ["systemd-run", "--user", "--quiet", f"--unit={unit}", "--collect",
+         "-p", "Restart=always", "-p", "RestartSec=0",
+         "-p", f"StandardOutput=append:{RACER_LOG}",
+         "python3", RACER, CGROUP, str(seconds)], check=True, timeout=120)
+
+
 def test_no_packet_leaves_while_slice_and_manager_restart(guest):
-    sh(guest, "rm -f /tmp/nftest.pcap; ip netns exec remote tcpdump -i eth0 "
+    # Two racers: new scopes started in a loop, as a launcher would, and a
+    # process that moves into the slice the moment its directory exists.
+    # Without the pre-created, anchored directory the second one leaks
+    # (seen: 2 sends in 1,100 tries with only the inotify watcher).
+    sh(guest, f"rm -f /tmp/nftest.pcap {RACER_LOG}; touch {RACER_LOG}; "
+              f"chmod 666 {RACER_LOG}; ip netns exec remote tcpdump -i eth0 "
               f"-nn -U -w /tmp/nftest.pcap 'port {PORT}' "
               ">/dev/null 2>&1 & echo $! > /tmp/nftest-tcpdump.pid",
        check=True)
-    racer = guest.popen(
+    scope_racer = guest.popen(
         ["runuser", "-u", "player", "--", "env",
          "XDG_RUNTIME_DIR=/run/user/1000",
          "DBUS_SESSION_BUS_ADDRESS=unix:path=/run/user/1000/bus",
-         "sh", "-c", RACER.format(seconds=150, slice=SLICE, remote4=REMOTE4,
-                                  remote6=REMOTE6, port=PORT)])
+         "sh", "-c", SCOPE_RACER.format(seconds=100, slice=SLICE,
+                                        remote4=REMOTE4, remote6=REMOTE6,
+                                        port=PORT)])
     try:
-        time.sleep(10)
-        for _round in range(3):
+        start_cgroup_racer(guest, "nftest-racer", 80)
+        time.sleep(8)
+        for _round in range(4):
             guest.run_as_player(["systemctl", "--user", "restart", SLICE],
                                 check=True, timeout=120)
             time.sleep(3)
         restarted = float(guest.run(["date", "+%s.%N"], check=True).stdout)
         guest.run(["systemctl", "restart", "user@1000.service"], check=True,
                   timeout=300)
-        output, _err = racer.communicate(timeout=400)
+        start_cgroup_racer(guest, "nftest-racer-2", 20)
+        output, _err = scope_racer.communicate(timeout=400)
     finally:
-        racer.kill()
+        scope_racer.kill()
+        guest.run_as_player(["systemctl", "--user", "stop",
+                             "nftest-racer.service", "nftest-racer-2.service"],
+                            check=False)
         sh(guest, "kill $(cat /tmp/nftest-tcpdump.pid); sleep 1", check=False)
 
     tries = [float(line.split()[1]) for line in output.splitlines()
@@ -301,6 +325,12 @@ def test_no_packet_leaves_while_slice_and_manager_restart(guest):
     assert any(moment > restarted for moment in tries), \
         "no attempt after the user manager restarted"
     assert "LEAK" not in output, output[-2000:]
+
+    rounds = [json.loads(line) for line in
+              guest.get_file(RACER_LOG).decode().splitlines() if line]
+    assert sum(item["tries"] for item in rounds) > 100, rounds
+    assert sum(item["leaked"] for item in rounds) == 0, rounds
+
     captured = guest.run(["tcpdump", "-nn", "-r", "/tmp/nftest.pcap"],
                          check=True).stdout
     assert captured.strip() == "", captured[:2000]

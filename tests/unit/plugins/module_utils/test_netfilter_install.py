@@ -77,7 +77,7 @@ def test_installed_loader_runs_from_its_copy(tmp_path, monkeypatch):
 
 def test_stub_and_units_point_at_the_loader():
     stub = install._render_stub("/usr/local/lib/gaming-box/x/0123")
-    assert stub.startswith("#!/usr/bin/python3 -I\n")
+    assert stub.startswith("#!/usr/bin/python3 -IS\n")
     assert "sys.path.insert(0, '/usr/local/lib/gaming-box/x/0123')" in stub
     unit = install._render_watch_unit()
     assert f"ExecStart={install.LOADER_PATH} watch" in unit
