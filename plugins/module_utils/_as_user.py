@@ -50,7 +50,7 @@ def run_as(account: Account, function: Callable[..., object],
     os.close(writer)
     with os.fdopen(reader, encoding="utf-8") as pipe:
         payload = pipe.read()
-    _, status = os.waitpid(pid, 0)
+    status = os.waitpid(pid, 0)[1]
 
     return _unpack(payload, status, account)
 

@@ -120,7 +120,7 @@ def written_properties(text: str | None) -> dict[str, str]:
         if line.startswith("["):
             section = line
         elif section in ("[Slice]", "[Scope]") and "=" in line:
-            key, _, value = line.partition("=")
+            key, value = line.split("=", 1)
             found[key] = value
     return found
 

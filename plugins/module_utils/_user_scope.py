@@ -401,4 +401,3 @@ def _wait_for(condition, *, deadline: float, what: str, fix: str,
 
 def _left(deadline: float) -> float:
     return max(deadline - time.monotonic(), 1.0)
-

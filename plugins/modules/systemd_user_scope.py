@@ -53,7 +53,8 @@ options:
     required: true
   slice_properties:
     description:
-      - Resource properties of the slice, by systemd property name, for example V(MemoryHigh=6G) in a unit file becomes the key C(MemoryHigh) with the value V(6G).
+      - Resource properties of the slice, by systemd property name.
+        For example V(MemoryHigh=6G) in a unit file becomes the key C(MemoryHigh) with the value V(6G).
       - Supported are C(MemoryMin), C(MemoryLow), C(MemoryHigh), C(MemoryMax) and C(MemorySwapMax)
         (a size with an optional C(K), C(M), C(G), C(T), C(P) or C(E) suffix, a percentage of the host's memory, or V(infinity));
         C(CPUWeight) and C(IOWeight) (1 to 10000);
@@ -133,7 +134,7 @@ seealso:
     link: https://www.freedesktop.org/software/systemd/man/latest/systemd.scope.html
   - module: ansible.builtin.systemd_service
 author:
-  - gaming-box developers
+  - gaming-box developers (@gaming-box)
 """
 
 EXAMPLES = r"""
@@ -236,8 +237,16 @@ properties:
       TasksMax: 4915
       IOWeight: null
     game.scope:
+      MemoryMin: 0
+      MemoryLow: 0
       MemoryHigh: infinity
+      MemoryMax: infinity
+      MemorySwapMax: infinity
+      CPUWeight: null
+      CPUQuota: null
+      AllowedCPUs: ""
       TasksMax: 4096
+      IOWeight: null
 placeholder:
   description: The placeholder service keeping the scope alive, or C(null) when O(scope) is not given.
   returned: success

@@ -93,8 +93,8 @@ def unit_states(guest, *units: str) -> dict[str, str]:
                               "--no-legend", *units)
     states = dict.fromkeys(units, "absent")
     for line in listed.splitlines():
-        name, _load, active, *_ = line.split()
-        states[name] = active
+        fields = line.split()
+        states[fields[0]] = fields[2]
     return states
 
 
@@ -222,13 +222,14 @@ def test_check_mode_reports_the_change_and_makes_none(playbook, guest1):
         "games.slice": "absent", SERVICE: "absent"}
 
 
-def test_present_applies_limits_and_a_second_run_changes_nothing(playbook,
-                                                                guest1):
-    _, first, second, checked = run_steps(
+def test_present_applies_limits_and_a_second_run_changes_nothing(
+        playbook, guest1):
+    cleaned, first, second, checked = run_steps(
         playbook, step("clean", **REMOVE_GAME), step("create", **GAME),
         step("again", **GAME),
         step("again in check mode", check_mode=True, **GAME))
 
+    succeeded(cleaned)
     assert succeeded(first)["changed"]
     assert not succeeded(second)["changed"]
     assert not succeeded(checked)["changed"]
@@ -325,11 +326,25 @@ def test_reboot_brings_the_scope_back(playbook, guest1, game_scope):
 def test_linger_starts_the_manager_of_another_user(playbook, guest1,
                                                    idle_user):
     wanted = {"user": idle_user, "slice": "games.slice",
-              "scope": "game.scope",
+              "scope": "game.scope", "linger": True,
               "slice_properties": {"MemoryHigh": "1G"}}
+    linger_flag = f"/var/lib/systemd/linger/{idle_user}"
+
+    checked, refused = run_steps(
+        playbook, step("check mode", check_mode=True, **wanted),
+        step("io before lingering", **{**wanted, "slice_properties": {
+            "IOWeight": 10}}))
+
+    # Before the manager runs, the controllers come from user@.service.
+    assert succeeded(checked)["changed"] and checked["linger_changed"]
+    assert checked["delegated_controllers"] == ["cpu", "memory", "pids"]
+    assert refused.get("failed")
+    assert "'io'" in refused["error"]["cause"]
+    assert not exists(guest1, linger_flag)
+    assert not exists(guest1, f"/home/{idle_user}/.config/systemd")
 
     created, removed = run_steps(
-        playbook, step("linger", linger=True, **wanted),
+        playbook, step("linger", **wanted),
         step("remove", state="absent", **wanted))
 
     assert succeeded(created)["changed"] and created["linger_changed"]
@@ -338,7 +353,7 @@ def test_linger_starts_the_manager_of_another_user(playbook, guest1,
     assert created["placeholder"]["pid"]
     assert created["properties"]["games.slice"]["MemoryHigh"] == GIB
     assert f"user@{created['uid']}.service" in created["cgroup_path"]
-    assert exists(guest1, f"/var/lib/systemd/linger/{idle_user}")
+    assert exists(guest1, linger_flag)
     assert succeeded(removed)["changed"]
     assert removed["files"] == []
 

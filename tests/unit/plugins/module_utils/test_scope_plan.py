@@ -65,8 +65,8 @@ def test_fresh_host_gets_every_file_enabled_and_started():
 
     steps = plan(req, empty_host())
 
-    assert [change.path for change in steps.files] == [SLICE, SERVICE,
-                                                        DROPIN]
+    paths = [change.path for change in steps.files]
+    assert paths == [SLICE, SERVICE, DROPIN]
     assert all(change.before is None for change in steps.files)
     assert steps.reload
     assert steps.enable == steps.start == ["games.slice",
