@@ -24,7 +24,7 @@ from typing import Mapping, Sequence
 from lab.config import GROUP, LAB_USER, LabError, state_dir
 from lab.control import (DEFAULT_BOOT_TIMEOUT, UpOptions, find_guest,
                          lab_down, lab_reboot, lab_up)
-from lab.guests import player_env
+from lab.guests import player_env, qemu_alive
 from lab.ssh import SshTarget, connection_failed, ssh_command, ssh_run
 from lab.state import LabState, load_state
 
@@ -153,8 +153,14 @@ class Lab:
 
     @classmethod
     def load(cls, directory: Path | None = None) -> "Lab":
-        """The lab that runs now; LabError when none does."""
+        """The lab that runs now; LabError when none does.
+
+        Guests whose QEMU has exited are left out, so a caller that counts
+        guests sees what really runs (``up`` replaces the missing ones).
+        """
         state = load_state(directory or state_dir())
+        state.guests = {name: record for name, record in state.guests.items()
+                        if qemu_alive(state, record)}
         if not state.guests:
             raise LabError("no lab guests run. Start them with "
                            "`make lab-up N=1` or Lab.up(1)")
