@@ -84,6 +84,10 @@ def manage_override(params: dict, *, check_mode: bool, diff: bool) -> dict:
     else:
         after = plan(before, changes, exclusive=params["exclusive"])
         after_text = _render(before_doc, before, after, target.path)
+        if not after_text.strip():
+            # Nothing is left for flatpak to read: remove the file, as
+            # `flatpak override --reset` does, rather than leave it empty.
+            after_text = None
         changed = after.meaning() != before.meaning()
         if not changed:
             after_text = before_text

@@ -114,6 +114,26 @@ def test_state_absent_removes_the_file(tmp_path):
     assert gone["diff"]["before"] == HAND_WRITTEN
 
 
+def test_withdrawing_the_last_entry_removes_the_file(tmp_path):
+    run_task(tmp_path, filesystems=[{"path": CGROUP}])
+
+    withdrawn = run_task(tmp_path,
+                         filesystems=[{"path": CGROUP, "state": "absent"}])
+
+    assert withdrawn["changed"]
+    assert not (tmp_path / APP).exists()
+    assert withdrawn["diff"]["after"] == ""
+
+
+def test_withdrawing_one_of_several_entries_keeps_the_file(tmp_path):
+    (tmp_path / APP).write_text(HAND_WRITTEN)
+    run_task(tmp_path, filesystems=[{"path": CGROUP}])
+
+    run_task(tmp_path, filesystems=[{"path": CGROUP, "state": "absent"}])
+
+    assert "owner = someone else" in (tmp_path / APP).read_text()
+
+
 def test_global_file(tmp_path):
     run_task(tmp_path, app="global", shared=[{"name": "network",
                                               "allow": False}])
