@@ -130,8 +130,10 @@ notes:
   - "The service C(gaming-box-netfilter.service) runs
     C(netfilter-loader watch): it re-attaches a filter as soon as inotify
     reports its cgroup again. For a cgroup outside a user manager this is
-    the only mechanism, and it leaves a short window after the cgroup
-    appears (typically milliseconds)."
+    the only mechanism, and it is not fail-closed: a process that moves
+    into a freshly created cgroup within milliseconds can send before the
+    watcher attaches (seen in the lab when the pre-created directory was
+    taken away)."
   - "Only sockets created inside the cgroup are filtered: a socket inherited
     from, or passed in by, a process outside it keeps its network; the
     egress program still sees it if it was created inside. A process of
