@@ -43,5 +43,6 @@ lab-status:  ## show the lab guests and their state
 build: deps  ## build the collection artifact into .cache/dist
 	@mkdir -p .cache/dist && ansible-galaxy collection build --force --output-path .cache/dist .
 
-bench: deps  ## run the benchmarks against lab guests; table in bench/results
+bench: deps  ## run the benchmarks against lab guests of their own; table in bench/results
+	@$(PY) -m pip install -q --disable-pip-version-check -r requirements/bench.txt
 	@$(PY) -m bench
