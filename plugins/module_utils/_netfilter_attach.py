@@ -102,8 +102,8 @@ def ensure_attached(spec: FilterSpec, *, cgroup_fd: int) -> list:
 
         for program in spec.attached_programs():
             fd = programs[program.hook]
-            if bpf.prog_info(fd).id in attached_ids(cgroup_fd,
-                                                   program.attach_type):
+            attached = attached_ids(cgroup_fd, program.attach_type)
+            if bpf.prog_info(fd).id in attached:
                 continue
             _attach(spec, program, fd=fd, cgroup_fd=cgroup_fd)
             changes.append(f"attached {program.hook}")

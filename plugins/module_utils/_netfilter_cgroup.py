@@ -178,8 +178,8 @@ def prepare_target(target: Target) -> list:
             f"cgroup {target.path}",
             f"cannot be prepared: user@{target.owner_uid}.service is not "
             f"running ({manager_dir} is missing)",
-            f"Start it (loginctl enable-linger, or log the user in); the "
-            f"filter's drop-in prepares the cgroup whenever it starts")
+            "Start it (loginctl enable-linger, or log the user in); the "
+            "filter's drop-in prepares the cgroup whenever it starts")
 
     uid, gid = target.owner_uid, _primary_gid(target.owner_uid)
     changes = []

@@ -62,7 +62,7 @@ _RESCAN_SECONDS = 300
 
 def main(argv: list) -> int:
     if not argv or argv[0] not in _COMMANDS:
-        print(USAGE, file=sys.stderr)
+        sys.stderr.write(USAGE + "\n")
         return 2
     command, names = argv[0], argv[1:]
     try:
@@ -76,7 +76,7 @@ def main(argv: list) -> int:
 
 def prepare(names: list) -> int:
     if len(names) != 1:
-        print(USAGE, file=sys.stderr)
+        sys.stderr.write(USAGE + "\n")
         return 2
     spec = read_spec(names[0])
     if spec is None:
@@ -134,7 +134,7 @@ def status(names: list) -> int:
         state["cgroup"] = spec.cgroup
         state["counters"] = read_counters(spec)
         report[name] = state
-    print(json.dumps(report, indent=1, sort_keys=True))
+    sys.stdout.write(json.dumps(report, indent=1, sort_keys=True) + "\n")
     return 0
 
 
@@ -193,7 +193,9 @@ def _lock_out(target: Target) -> None:
 
 
 def _say(text: str) -> None:
-    print(f"gaming-box netfilter {text}", flush=True)
+    # One line per event, flushed: journald files it under the unit.
+    sys.stdout.write(f"gaming-box netfilter {text}\n")
+    sys.stdout.flush()
 
 
 class _Inotify:

@@ -188,8 +188,8 @@ def _require_reachable(target: Target) -> None:
             f"cgroup {target.path}",
             f"does not exist and user@{target.owner_uid}.service, which "
             f"would hold it, is not running",
-            f"Enable lingering (loginctl enable-linger) or log the user "
-            f"in, then run the task again")
+            "Enable lingering (loginctl enable-linger) or log the user "
+            "in, then run the task again")
 
 
 def _require_cgroup_bpf(target: Target) -> None:
@@ -293,9 +293,9 @@ def _result(*, changed: bool, before: dict, after: dict,
             spec: FilterSpec | None, compiled: bool, name: str) -> dict:
     counters = read_counters(spec) if spec is not None else \
         {counter: 0 for counter in COUNTER_NAMES}
-    info = {key: after.get(key) for key in ("cgroup", "allow", "ingress",
-                                             "attached", "generation",
-                                             "programs")}
+    shown = ("cgroup", "allow", "ingress", "attached", "generation",
+             "programs")
+    info = {key: after.get(key) for key in shown}
     info.update(name=name, spec_path=spec_path(name),
                 pin_dir=os.path.join(PIN_ROOT, name), loader=LOADER_PATH)
     return {

@@ -32,7 +32,7 @@ description:
   - For a cgroup inside a user manager (C(user@UID.service)) the filter is
     fail-closed; see the notes.
 author:
-  - gaming-box developers
+  - gaming-box developers (@gaming-box)
 options:
   name:
     description:
@@ -165,16 +165,21 @@ seealso:
 attributes:
   check_mode:
     support: full
-    details: Nothing is compiled in check mode; on a first run the result
-      says a change would happen without the generation id.
+    description: Nothing is written, loaded or compiled; on a first run the
+      result says a change would happen, without a generation id.
   diff_mode:
     support: full
-    details: The diff shows the cgroup, allow-list, ingress flag, generation
-      and whether the filter is attached, before and after.
+    description: The diff shows the cgroup, allow-list, ingress flag,
+      generation and whether the filter is attached, before and after.
   idempotent:
     support: full
+    description: A second run with the same arguments recognises the
+      attached filter and reports no change; the order of O(allow) does not
+      matter.
   platform:
+    support: full
     platforms: posix
+    description: Linux only, with systemd, cgroup2 and cgroup BPF.
 """
 
 EXAMPLES = r"""

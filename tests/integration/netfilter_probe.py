@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """Try each network target once and print the outcomes as one JSON line.
 
 Installed in lab guests by test_cgroup_bpf_netfilter.py.  A target is
@@ -76,8 +75,9 @@ def main(targets: list) -> None:
             outcome = "timeout"
         except OSError as exc:
             outcome = errno.errorcode.get(exc.errno, str(exc.errno))
+        seconds = round(time.monotonic() - started, 3)
         results.append({"target": target, "outcome": outcome,
-                         "seconds": round(time.monotonic() - started, 3)})
+                        "seconds": seconds})
     print(json.dumps(results))
 
 

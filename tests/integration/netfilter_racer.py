@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """Race a cgroup's creation: send from inside it the moment it exists.
 
 Installed in lab guests by test_cgroup_bpf_netfilter.py and run as the lab
