@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -68,20 +69,26 @@ def ensure_image(*, rebuild: bool = False) -> BaseImage:
         say(f"image {image.directory}: reused")
         return image
 
+    with cache_lock():
+        # Whoever held the lock may just have built this very image.
+        if image.complete() and not rebuild:
+            say(f"image {image.directory}: built meanwhile, reused")
+            return image
+        return build_locked(image)
+
+
+@contextmanager
+def cache_lock() -> Iterator[None]:
+    """One builder or pruner at a time, across every lab on the machine."""
     cache = cache_dir()
     cache.mkdir(parents=True, exist_ok=True)
     with open(cache / ".build.lock", "w", encoding="utf-8") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            say("another lab is building an image; waiting for it")
+            say("another lab is building or pruning images; waiting for it")
             fcntl.flock(lock, fcntl.LOCK_EX)
-
-        # Whoever held the lock may just have built this very image.
-        if image.complete() and not rebuild:
-            say(f"image {image.directory}: built meanwhile, reused")
-            return image
-        return build_locked(image)
+        yield
 
 
 def build_locked(image: BaseImage) -> BaseImage:
@@ -113,10 +120,11 @@ def prune_images(in_use: set[str]) -> list[Path]:
     """
     keep = current_image()
     removed = []
-    for path in other_images(keep):
-        if str(path) in in_use:
-            say(f"{path}: running guests use it; kept")
-            continue
-        remove_tree(path)
-        removed.append(path)
+    with cache_lock():
+        for path in other_images(keep):
+            if str(path) in in_use:
+                say(f"{path}: running guests use it; kept")
+                continue
+            remove_tree(path)
+            removed.append(path)
     return removed
