@@ -1,6 +1,7 @@
 """`make bench`: every benchmark against a lab of its own, one table.
 
     .venv/bin/python -m bench [--only loopback,wrapper,...] [--reps 3]
+                              [--heavy-reps 2]
                               [--keep-lab] [--skip-converge]
 
 Progress goes to stderr; the table to stdout and to bench/results/.
@@ -28,7 +29,12 @@ def main(argv: list[str]) -> int:
                         help="comma-separated subset of "
                              f"{','.join(MEASURES)}")
     parser.add_argument("--reps", type=int, default=3,
-                        help="interleaved rounds per measure")
+                        help="interleaved rounds of the quick measures "
+                             "(loopback runs at least 5)")
+    # Each round of these costs minutes under software emulation.
+    parser.add_argument("--heavy-reps", type=int, default=2,
+                        help="interleaved rounds of the loader, re-run "
+                             "and rollout measures")
     parser.add_argument("--keep-lab", action="store_true",
                         help="leave the bench guests running afterwards")
     parser.add_argument("--skip-converge", action="store_true",
@@ -39,6 +45,7 @@ def main(argv: list[str]) -> int:
     if unknown:
         parser.error(f"unknown measures: {', '.join(sorted(unknown))}")
     return run_suite(Options(only=only, reps=args.reps,
+                             heavy_reps=args.heavy_reps,
                              keep_lab=args.keep_lab,
                              skip_converge=args.skip_converge))
 

@@ -49,8 +49,9 @@ def server(sink):
             serve(listener, sink)
         finally:
             os._exit(0)
+    address = listener.getsockname()
     listener.close()
-    return pid, listener.getsockname()
+    return pid, address
 
 pid, address = server(True)
 client = socket.create_connection(address)
@@ -105,7 +106,8 @@ def _keep_slice(guest: Guest, slice_name: str) -> None:
 def _run_in_slice(guest: Guest, slice_name: str) -> dict:
     done = guest.run_as_player(
         ["systemd-run", "--user", "--scope", "--quiet",
-         f"--slice={slice_name}", "python3", "-c", WORKLOAD,
+         f"--slice={slice_name}", "timeout", "120", "python3", "-c",
+         WORKLOAD,
          str(SECONDS_EACH)], check=True, timeout=300)
     return json.loads(done.stdout.strip().splitlines()[-1])
 

@@ -35,6 +35,7 @@ BENCH_FILTER_SLICE = "gbbenchload.slice"
 class Options:
     only: tuple[str, ...]
     reps: int
+    heavy_reps: int
     keep_lab: bool
     skip_converge: bool
 
@@ -76,7 +77,7 @@ def _plan(lab: Lab, options: Options) -> dict[str, Callable[[], list[Row]]]:
     def loader_measure() -> list[Row]:
         _install_bench_filter(lab.inventory, third.name)
         samples = loader.measure_loader(third, name=BENCH_FILTER,
-                                        reps=options.reps)
+                                        reps=options.heavy_reps)
         return loader.loader_rows(samples, guest=third.name)
 
     return {
@@ -85,9 +86,25 @@ def _plan(lab: Lab, options: Options) -> dict[str, Callable[[], list[Row]]]:
         "wrapper": lambda: wrapper.measure_wrapper(second, runs=40),
         "loader": loader_measure,
         "rerun": lambda: playbooks.measure_rerun(
-            inventory=lab.inventory, host=first.name, reps=options.reps),
+            inventory=lab.inventory, host=first.name,
+            reps=options.heavy_reps),
         "rollout": lambda: playbooks.measure_rollout(
-            inventory=lab.inventory, hosts=names[:3], reps=options.reps),
+            inventory=lab.inventory, hosts=names[:3],
+            reps=options.heavy_reps),
+    }
+
+
+def _header(options: Options, started: float, load_before: str, *,
+            partial: bool) -> dict:
+    finished = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return {
+        "finished": finished + (" (partial)" if partial else ""),
+        "runtime_s": time.monotonic() - started,
+        "load_before": load_before, "load_after": _load(),
+        "host_cpus": os.cpu_count(),
+        "accel": "software emulation (TCG), 1 vCPU each",
+        "reps": options.reps, "heavy_reps": options.heavy_reps,
+        "measures": list(options.only),
     }
 
 
@@ -147,19 +164,15 @@ def run_suite(options: Options) -> int:
             except Exception as err:  # one broken measure keeps the rest
                 traceback.print_exc()
                 rows.append(_failed(name, err))
+            # After every measure, so a run cut short still leaves a table.
+            _write_results(rows, header=_header(options, started,
+                                                load_before, partial=True))
     finally:
         if not options.keep_lab:
             say("taking the bench lab down")
             Lab.down()
 
-    header = {
-        "finished": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "runtime_s": time.monotonic() - started,
-        "load_before": load_before, "load_after": _load(),
-        "host_cpus": os.cpu_count(),
-        "accel": "software emulation (TCG), 1 vCPU each",
-        "reps": options.reps, "measures": list(options.only),
-    }
+    header = _header(options, started, load_before, partial=False)
     table = _write_results(rows, header=header)
     print(table)
     print(f"\nload average before {header['load_before']}, after "
