@@ -21,6 +21,7 @@ from ._unit_files import (
     render_placeholder,
     render_scope_dropin,
     render_slice,
+    scope_description,
     written_properties,
 )
 from ._unit_names import (
@@ -223,7 +224,9 @@ def _refuse_foreign(request: Request, snapshot: Snapshot) -> None:
         scope = snapshot.units.get(request.scope_name)
         service_file = snapshot.files.get(
             request.paths.unit_file(request.service_name))
-        if _is_running(scope) and service_file is None:
+        if _is_running(scope) and service_file is None and \
+                scope.get("Description") != \
+                scope_description(request.scope_name):
             raise HostError(
                 request.scope_name,
                 "is already running and was not created by gaming-box",

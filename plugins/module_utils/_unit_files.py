@@ -24,6 +24,7 @@ __all__ = [
     "render_slice",
     "render_placeholder",
     "render_scope_dropin",
+    "scope_description",
     "written_properties",
 ]
 
@@ -88,7 +89,7 @@ def render_placeholder(*, scope: str, slice_name: str, systemd_run: str,
     """
     command = [systemd_run, "--user", "--scope", "--quiet", "--collect",
                f"--slice={slice_name}", f"--unit={scope}",
-               f"--description=gaming-box placeholder scope {scope}",
+               f"--description={scope_description(scope)}",
                "--", sleep, "infinity"]
     return "".join([
         _HEADER,
@@ -103,6 +104,15 @@ def render_placeholder(*, scope: str, slice_name: str, systemd_run: str,
         "\n[Install]\n",
         "WantedBy=default.target\n",
     ])
+
+
+def scope_description(scope: str) -> str:
+    """The description a placeholder gives its scope.
+
+    It tells a scope gaming-box created from someone else's even when no
+    file of ours is left, e.g. while a game still holds a removed scope.
+    """
+    return f"gaming-box placeholder scope {scope}"
 
 
 def render_scope_dropin(settings: Iterable[Setting]) -> str:

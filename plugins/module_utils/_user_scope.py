@@ -15,7 +15,7 @@ import errno
 import os
 import shutil
 import time
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping, TypeVar
 
 from ._as_user import run_as
 from ._bus import Manager, connect_system_bus, connect_user_bus, load_dbus, \
@@ -28,14 +28,15 @@ from ._linger import enable_lingering, is_lingering, planned_controllers
 from ._scope_plan import Plan, Request, Snapshot, check_controllers, \
     desired_files, diff_files, managed_properties, parse_request, \
     plan_changes
-from ._unit_files import is_ours
+from ._unit_files import is_ours, scope_description
 from ._unit_names import slice_cgroup_path
 from ._unit_properties import from_bus
-from ._users import resolve_account
+from ._users import Account, resolve_account
 
 __all__ = ["converge"]
 
 _POLL_SECONDS = 0.25
+T = TypeVar("T")
 _TOOL_PATH = "/usr/bin:/bin:/usr/sbin:/sbin"
 
 
@@ -150,29 +151,26 @@ def _converge_as_user(*, dbus: Any, request: Request, mount: str,
 def _ready_manager(dbus: Any, request: Request, deadline: float) -> Manager:
     # Right after lingering starts it, the manager may not have taken its
     # name on the bus yet, or may still be starting its units.
-    found = {}
+    return _wait_for(lambda: _manager_if_ready(dbus, request.account),
+                     deadline=deadline,
+                     what=f"the user manager of {request.account.name}",
+                     fix=f"Check systemctl status user@{request.account.uid}"
+                         f".service, or raise timeout")
 
-    def ready() -> bool:
-        try:
-            manager = Manager(connect_user_bus(dbus, request.account))
-        except HostError:
-            return False
-        try:
-            state = manager.property("SystemState")
-        except HostError:
-            manager.bus.close()
-            return False
-        if state in ("running", "degraded"):
-            found["manager"] = manager
-            return True
-        manager.bus.close()
-        return False
 
-    _wait_for(ready, deadline=deadline,
-              what=f"the user manager of {request.account.name}",
-              fix=f"Check systemctl status user@{request.account.uid}"
-                  f".service, or raise timeout")
-    return found["manager"]
+def _manager_if_ready(dbus: Any, account: Account) -> Manager | None:
+    try:
+        manager = Manager(connect_user_bus(dbus, account))
+    except HostError:
+        return None
+    try:
+        state = manager.property("SystemState")
+    except HostError:
+        state = None
+    if state in ("running", "degraded"):
+        return manager
+    manager.bus.close()
+    return None
 
 
 def _read_snapshot(manager: Manager | None, request: Request) -> Snapshot:
@@ -212,7 +210,7 @@ def _apply_present(manager: Manager, request: Request, plan: Plan,
                         f"Look at systemctl --user status "
                         f"{request.slice_name} as {request.account.name}")
     if request.scope_name:
-        _wait_for_placeholder(manager, request, deadline)
+        _wait_for_placeholder(manager, request, plan, deadline)
 
 
 def _apply_absent(manager: Manager, request: Request, plan: Plan,
@@ -224,16 +222,34 @@ def _apply_absent(manager: Manager, request: Request, plan: Plan,
     _write_files(plan)
     if plan.reload:
         manager.reload()
+    _settle_leftovers(manager, request, plan, mount, deadline)
 
-    # Without its file the slice falls back to no limits.  Once empty it
-    # is stopped, and the manager then forgets it; while something still
-    # runs in it, it stays until that is gone.
+
+def _settle_leftovers(manager: Manager, request: Request, plan: Plan,
+                      mount: str, deadline: float) -> None:
+    # Without their files the units fall back to no limits.  An empty
+    # slice is stopped and then forgotten; a slice or a scope that still
+    # holds a process (a game the launcher moved there) is not killed.
+    if request.scope_name:
+        # Populated rather than active: the scope may take a moment to
+        # notice that the placeholder is gone.
+        scope = manager.unit(request.scope_name) or {}
+        if scope.get("ControlGroup") and \
+                is_populated(cgroup_dir(mount, scope["ControlGroup"])):
+            plan.warnings.append(
+                f"{request.scope_name} still holds processes that gaming-box "
+                f"did not start; it goes away when the last of them exits")
     slice_file = request.paths.unit_file(request.slice_name)
     if any(change.path == slice_file for change in plan.files):
         unit = manager.unit(request.slice_name) or {}
         group = unit.get("ControlGroup")
-        if unit.get("ActiveState") == "active" and group and \
-                not is_populated(cgroup_dir(mount, group)):
+        if unit.get("ActiveState") != "active" or not group:
+            return
+        if is_populated(cgroup_dir(mount, group)):
+            plan.warnings.append(
+                f"{request.slice_name} still holds processes, so it stays "
+                f"active, without limits, until the user manager stops")
+        else:
             manager.run_job("StopUnit", request.slice_name,
                             timeout=_left(deadline))
 
@@ -261,28 +277,42 @@ def _remove_empty_dir(directory: str) -> None:
                             "Remove it by hand") from exc
 
 
-def _wait_for_placeholder(manager: Manager, request: Request,
+def _wait_for_placeholder(manager: Manager, request: Request, plan: Plan,
                           deadline: float) -> None:
-    """Wait until the scope runs with the placeholder's process in it."""
+    """Wait until our scope runs in the right slice.
+
+    Normally the placeholder's process is in it.  A game can still hold a
+    scope whose placeholder died or was removed; then the placeholder
+    keeps retrying and takes over once the game has exited.
+    """
     seen = {}
 
-    def placeholder_in_scope() -> bool:
+    def scope_is_up() -> dict:
         service = manager.unit(request.service_name) or {}
         scope = manager.unit(request.scope_name) or {}
         seen.update(service=service.get("ActiveState", "not loaded"),
                     scope=scope.get("ActiveState", "not loaded"))
-        pid = service.get("MainPID") or 0
-        return (scope.get("ActiveState") == "active" and pid > 0
-                and cgroup_of_pid(pid) == scope.get("ControlGroup"))
+        up = (scope.get("ActiveState") == "active"
+              and scope.get("Slice") == request.slice_name
+              and scope.get("Description") ==
+              scope_description(request.scope_name))
+        return {"service": service, "scope": scope} if up else {}
 
-    _wait_for(placeholder_in_scope, deadline=deadline,
-              what=f"{request.scope_name} with its placeholder "
-                   f"{request.service_name}",
-              fix=f"Look at journalctl --user -u {request.service_name} as "
-                  f"{request.account.name}; another process may still hold "
-                  f"an old {request.scope_name}",
-              detail=lambda: f"service {seen.get('service')}, scope "
-                             f"{seen.get('scope')}")
+    units = _wait_for(
+        scope_is_up, deadline=deadline,
+        what=f"{request.scope_name} in {request.slice_name} with its "
+             f"placeholder {request.service_name}",
+        fix=f"Look at journalctl --user -u {request.service_name} as "
+            f"{request.account.name}; a process may still hold the "
+            f"{request.scope_name} of another slice",
+        detail=lambda: f"service {seen.get('service')}, scope "
+                       f"{seen.get('scope')}")
+
+    pid = units["service"].get("MainPID") or 0
+    if not pid or cgroup_of_pid(pid) != units["scope"].get("ControlGroup"):
+        plan.warnings.append(
+            f"{request.scope_name} is held by processes gaming-box did not "
+            f"start; its placeholder takes over when they have exited")
 
 
 def _report(request: Request, plan: Plan, before: Snapshot, after: Snapshot,
@@ -390,9 +420,13 @@ def _mismatches(request: Request, after: Snapshot,
     return warnings
 
 
-def _wait_for(condition, *, deadline: float, what: str, fix: str,
-              detail=None) -> None:
-    while not condition():
+def _wait_for(condition: Callable[[], T], *, deadline: float, what: str,
+              fix: str, detail: Callable[[], str] | None = None) -> T:
+    """Poll ``condition`` until it returns something true, and return it."""
+    while True:
+        value = condition()
+        if value:
+            return value
         if time.monotonic() >= deadline:
             extra = f" ({detail()})" if detail else ""
             raise HostError(what, f"was not ready in time{extra}", fix)

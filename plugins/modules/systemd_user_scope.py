@@ -84,8 +84,10 @@ options:
     description:
       - With V(present), the slice, the placeholder service and the drop-in are written, enabled and started.
       - With V(absent), the files this module wrote for O(slice) and O(scope) are disabled and removed,
-        the placeholder is stopped, and the slice is stopped once nothing runs in it any more.
-        A process that a launcher moved into the scope keeps running; the scope disappears when it exits.
+        the placeholder is stopped, and the slice is stopped when nothing runs in it.
+        Processes that a launcher moved into the scope or the slice are not killed.
+        The scope then disappears when its last process exits, and the slice stays active without limits until the user manager stops;
+        the module warns about both.
     type: str
     choices: [present, absent]
     default: present
@@ -106,6 +108,8 @@ notes:
     A launcher that was given the old path has to be restarted.
   - When a game still runs in the scope and the placeholder dies, the placeholder retries every two seconds
     until the game exits, and then creates the scope again.
+    The same happens when the module is run while a game holds a scope that an earlier O(state=absent) left behind;
+    the limits apply to that scope at once, and the module warns that the placeholder has not taken over yet.
   - Without lingering, the user manager and with it the slice and the scope stop when the user's last session ends.
 attributes:
   check_mode:

@@ -178,6 +178,18 @@ def test_a_running_scope_of_someone_else_is_refused():
     assert "systemctl --user stop game.scope" in caught.value.fix
 
 
+def test_our_scope_still_held_by_a_game_is_taken_over():
+    snapshot = empty_host()
+    snapshot.units["game.scope"] = {
+        "ActiveState": "active",
+        "Description": "gaming-box placeholder scope game.scope"}
+
+    steps = plan(request(), snapshot)
+
+    assert len(steps.files) == 3
+    assert "gaming-box-scope-game.service" in steps.start
+
+
 def test_absent_removes_only_our_files_and_stops_the_placeholder():
     req = request()
     snapshot = converged(req)
