@@ -255,6 +255,12 @@ def _parse_filesystem(option: str, index: int, entry: dict) -> Change:
 def _parse_persistent(option: str, index: int, entry: dict) -> Change:
     path = entry["path"]
     problem = path_problem(path) or (None if path else "it is empty")
+    if not problem and ".." in path.split("/"):
+        # flatpak run fails on it ("'..' not supported in --persist paths"),
+        # so the launcher would no longer start at all.
+        problem = "it has a '..' component"
+    if not problem and path.startswith("/"):
+        problem = "it is absolute, and persistent paths are relative"
     if problem:
         raise InvalidInput(f"{option}[{index}] path {path!r}",
                            f"flatpak would refuse it: {problem}",

@@ -111,6 +111,8 @@ def test_a_path_is_literal():
     ({"filesystems": [{"path": "/a\x07"}]}, "non-graphical"),
     ({"filesystems": [{"path": "home", "mode": "reset"}]}, "host only"),
     ({"persistent": [{"path": ""}]}, "empty"),
+    ({"persistent": [{"path": "../.ssh"}]}, "'..'"),
+    ({"persistent": [{"path": "/srv/saves"}]}, "absolute"),
     ({"environment": [{"name": "A=B", "value": "1"}]}, "'='"),
     ({"environment": [{"name": "", "unset": True}]}, "non-empty"),
     ({"environment": [{"name": "A"}]}, "either value or unset"),
