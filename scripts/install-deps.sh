@@ -20,6 +20,7 @@ if [ -n "$missing" ]; then
         exit 1
     fi
     apt-get update -qq
+    # shellcheck disable=SC2086 # one word per package is the point
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing
 fi
 

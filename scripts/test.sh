@@ -29,13 +29,13 @@ run_sanity() {
     mkdir -p "$root"
     # Only collection content: the lab, the scripts and the benchmarks are
     # tools around it and are linted by the other stages.
-    rsync -a --delete --exclude .venv --exclude .cache --exclude .git \
+    rsync -a --delete --delete-excluded --exclude .venv --exclude .cache --exclude .git \
         --exclude /lab --exclude /scripts --exclude /.ci --exclude /bench \
         --exclude '__pycache__' --exclude .pytest_cache --exclude .hypothesis \
         ./ "$root/"
     prepare_pip_bootstrap
     (cd "$root" && ansible-test sanity --python 3.11 --color no \
-        --requirements ${SANITY_ARGS:-})
+        --requirements "$@")
 }
 
 prepare_pip_bootstrap() {

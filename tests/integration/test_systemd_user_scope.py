@@ -381,10 +381,13 @@ def test_absent_removes_exactly_what_the_module_wrote(playbook, guest1,
                check=True, timeout=30)
     placeholder = str(game_scope["placeholder"]["pid"])
     # runuser stays as the parent of the game's sleep: both are the game.
-    game = wait_until(lambda: [
-        pid for pid in (read(guest1, f"{SCOPE_DIR}/cgroup.procs") or
-                        "").split() if pid != placeholder],
-        timeout=10, what="the game process in game.scope")
+
+    def game_pids() -> list[str]:
+        listed = read(guest1, f"{SCOPE_DIR}/cgroup.procs") or ""
+        return [pid for pid in listed.split() if pid != placeholder]
+
+    game = wait_until(game_pids, timeout=10,
+                      what="the game process in game.scope")
 
     try:
         removals = run_steps(playbook, step("remove", **REMOVE_GAME),

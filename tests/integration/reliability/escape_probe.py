@@ -100,7 +100,7 @@ def fork_bomb():
     # Only the scope's own directory is visible in the sandbox; the scope
     # holds everything of the game slice but the slice's bookkeeping.
     procs = f"/sys/fs/cgroup{own_cgroup()}/pids.current"
-    for _ in range(FORK_ATTEMPTS):
+    for _attempt in range(FORK_ATTEMPTS):
         try:
             children.append(subprocess.Popen(["sleep", "60"]))
         except BlockingIOError:

@@ -19,4 +19,4 @@ runuser -u player -- env XDG_RUNTIME_DIR=/run/user/1000 \
 
 find "$manager" -type d -printf 'cgroup %P\n' | sort
 bpftool cgroup tree 2>&1 | sed 's/^/bpf /'
-ls -R /sys/fs/bpf 2>&1 | sed 's/^/pin /'
+find /sys/fs/bpf -printf 'pin %p\n' 2>&1 | sort

@@ -45,7 +45,8 @@ def test_ssh_failure_is_told_apart_from_a_remote_255():
     refused = "ssh: connect to host 127.0.0.1 port 40001: Connection refused"
 
     assert connection_failed(result(255, refused + "\n"))
-    assert connection_failed(result(255, "kex_exchange_identification: "
-                                          "read: Connection reset by peer"))
+    assert connection_failed(
+        result(255, "kex_exchange_identification: "
+                    "read: Connection reset by peer"))
     assert not connection_failed(result(255, "my tool failed\n"))
     assert not connection_failed(result(1, refused))

@@ -108,5 +108,5 @@ def test_bad_characters_are_fatal():
 def test_format_reads_back(location, mode, entry):
     assert format_filesystem(location, mode) == entry
     negated = entry.startswith("!")
-    assert parse_filesystem(entry[negated:], negated=negated) == (location,
-                                                                   mode)
+    parsed = parse_filesystem(entry[negated:], negated=negated)
+    assert parsed == (location, mode)

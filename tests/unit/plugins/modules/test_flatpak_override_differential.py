@@ -80,7 +80,7 @@ bus_names = st.sampled_from(["org.a.b", "org.a.*", "org.b-c.d", "com.x.y.z"])
 def steps(draw) -> dict:
     """One `flatpak override` call: identity -> value, each identity once."""
     step = {}
-    for _ in range(draw(st.integers(1, 6))):
+    for _attempt in range(draw(st.integers(1, 6))):
         kind = draw(st.sampled_from(
             [*FLAG_KEYS, "filesystems", "filesystems", "persistent",
              "environment", *BUS_OPTIONS, "policies"]))
@@ -121,7 +121,7 @@ def _draw_filesystem(draw, step: dict) -> None:
     mode = draw(st.sampled_from(["rw", "ro", "create", "none"]))
     literal = path.replace("\\", "\\\\").replace(":", "\\:")
     try:
-        location, _ = parse_filesystem(literal, negated=mode == "none")
+        location = parse_filesystem(literal, negated=mode == "none")[0]
     except BadFilesystem:
         return
     if mode == "none" and location.endswith("-reset"):
