@@ -35,7 +35,7 @@ run_sanity() {
         ./ "$root/"
     prepare_pip_bootstrap
     (cd "$root" && ansible-test sanity --python 3.11 --color no \
-        --requirements "$@")
+        --requirements)
 }
 
 prepare_pip_bootstrap() {
@@ -60,15 +60,34 @@ run_pytest() {
     return "$rc"
 }
 
+run_lab_tests() {
+    # Boot the lab once for the whole run; a lab that was already running is
+    # reused and left running.
+    local booted=0
+    [ -e lab/state/inventory.yml ] || booted=1
+    step "lab: three guests"
+    python -m lab up -n 3
+    if [ "$booted" = 1 ] && [ "${GAMINGBOX_LAB_KEEP:-0}" != 1 ]; then
+        trap 'python -m lab down' EXIT
+    fi
+
+    # Each module of tests works on its own guest, so they run side by
+    # side; the molecule scenarios use every guest and run afterwards,
+    # with the unit tests, so the run ends with one summary of both.
+    run_pytest -n 3 --dist loadgroup tests/integration \
+        --ignore=tests/integration/test_molecule.py
+    run_pytest tests/unit tests/integration/test_molecule.py
+}
+
 case "$stage" in
     lint) run_lint ;;
     sanity) run_sanity ;;
     unit) run_pytest tests/unit ;;
-    integration) run_pytest tests/integration ;;
+    integration) run_lab_tests ;;
     all)
         run_lint
         run_sanity
-        run_pytest tests/unit tests/integration
+        run_lab_tests
         ;;
     *) echo "usage: $0 [lint|sanity|unit|integration|all]" >&2; exit 2 ;;
 esac
