@@ -52,6 +52,8 @@ GUEST_OF_MODULE = {
 }
 
 
+# Before pytest-xdist's own hook, which reads the groups to schedule tests.
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
     for item in items:
         guest = GUEST_OF_MODULE.get(item.path.name)
