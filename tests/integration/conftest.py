@@ -41,26 +41,6 @@ def _running_guests() -> int:
         return 0
 
 
-# Which guest each test module works on.  scripts/test.sh runs the modules
-# of different guests side by side (pytest-xdist, --dist loadgroup), and
-# the molecule scenarios, which use every guest, afterwards on their own.
-GUEST_OF_MODULE = {
-    "test_systemd_user_scope.py": "gbox-1",
-    "test_cgroup_bpf_netfilter.py": "gbox-2",
-    "test_flatpak_override_lab.py": "gbox-3",
-    "test_reliability.py": "gbox-3",
-}
-
-
-# Before pytest-xdist's own hook, which reads the groups to schedule tests.
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config, items):
-    for item in items:
-        guest = GUEST_OF_MODULE.get(item.path.name)
-        if guest:
-            item.add_marker(pytest.mark.xdist_group(guest))
-
-
 @pytest.fixture(scope="session")
 def lab():
     from lab.api import Lab
