@@ -71,13 +71,14 @@ run_lab_tests() {
         trap 'python -m lab down' EXIT
     fi
 
-    # The modules' lab tests, then one end-to-end scenario, in one pytest
+    # The modules' lab tests, then the end-to-end scenarios, in one pytest
     # run with the unit tests so the run ends with one summary.
     run_pytest tests/unit \
         tests/integration/test_flatpak_override_lab.py \
         tests/integration/test_systemd_user_scope.py \
         tests/integration/test_cgroup_bpf_netfilter.py \
-        tests/integration/test_molecule.py::test_default_scenario
+        tests/integration/test_molecule.py::test_default_scenario \
+        tests/integration/test_molecule.py::test_uninstall_scenario
 }
 
 run_extended_tests() {
@@ -85,8 +86,7 @@ run_extended_tests() {
     # intermittently when guests are slow (see README, Tests).
     run_pytest tests/integration/test_reliability.py \
         tests/integration/test_molecule.py::test_fleet_scenario \
-        tests/integration/test_molecule.py::test_fleet_rolls_out_canary_first \
-        tests/integration/test_molecule.py::test_uninstall_scenario
+        tests/integration/test_molecule.py::test_fleet_rolls_out_canary_first
 }
 
 case "$stage" in
