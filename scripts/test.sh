@@ -79,6 +79,7 @@ run_lab_tests() {
         tests/integration/test_systemd_user_scope.py \
         tests/integration/test_cgroup_bpf_netfilter.py \
         tests/integration/test_molecule.py::test_default_scenario \
+        tests/integration/test_portal_gate.py \
         tests/integration/test_molecule.py::test_uninstall_scenario
 }
 

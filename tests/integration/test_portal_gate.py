@@ -112,7 +112,7 @@ def scope_of(game: str) -> str:
 
 
 def gate_status(guest) -> list[dict]:
-    return json.loads(guest.run([GATE, "status"], check=True,
+    return json.loads(guest.run(["python3", GATE, "status"], check=True,
                                 timeout=60).stdout)
 
 
@@ -178,6 +178,36 @@ def test_the_same_game_twice(desktop):
         assert connects(events)[REMOTE_TCP]["errno"] == "EPERM", events
 
 
+def test_games_started_in_the_same_instant_are_told_apart_by_their_claim(
+        desktop):
+    # Both launches wait when the first sandbox arrives, so neither can be
+    # matched by its launch: both are held, and each moves to its game once
+    # its process shows the GAMING_BOX_GAME its wrapper exported.
+    since = desktop.run(["date", "+%s"], check=True, timeout=60).stdout.strip()
+    script = "\n".join([
+        "set -u", "dir=$(mktemp -d)",
+        f"{launch_line('demo', ['--hold', '25'])} >$dir/demo 2>&1 &",
+        f"{launch_line('arena', ['--hold', '25'])} >$dir/arena 2>&1 &",
+        "sleep 18",
+        "for pid in $(pgrep -f '^[^ ]*python3 /app/bin/gbox-game'); do",
+        "  claim=$(tr '\\0' '\\n' < /proc/$pid/environ"
+        " | sed -n 's/^GAMING_BOX_GAME=//p')",
+        "  echo \"placed $claim $(cut -d: -f3 /proc/$pid/cgroup)\"",
+        "done",
+        "wait", "rm -rf $dir"])
+    done = desktop.run(["timeout", "300", "bash", "-c", script], timeout=360)
+    journal = desktop.run(["journalctl", "-u", "gaming-box-portal-gate",
+                           "--since", f"@{since}", "-o", "cat"],
+                          check=True, timeout=60).stdout
+
+    placed = sorted(tuple(line.split()[1:]) for line in
+                    done.stdout.splitlines() if line.startswith("placed "))
+    assert placed == [("arena", scope_of("arena")),
+                      ("demo", scope_of("demo"))], done.stdout + journal
+    assert sorted(line.rsplit(" ", 1)[-1] for line in journal.splitlines()
+                  if "-> game " in line) == ["arena", "demo"], journal
+
+
 def test_many_quick_starts_leak_no_packet(desktop):
     count = 8
     capture = desktop.popen([
@@ -188,11 +218,11 @@ def test_many_quick_starts_leak_no_packet(desktop):
         runs = run_games(desktop, [
             ("demo", ["--timeout", "3", f"--connect={REMOTE_TCP}",
                       "--connect=udp:10.201.0.2:7000"])
-            for _ in range(count)], stagger=0.3, timeout=900)
+            for _launch in range(count)], stagger=0.3, timeout=900)
     finally:
         desktop.run(["pkill", "-INT", "-f", "tcpdump -l -n -i eth0"],
                     timeout=60)
-        seen, _ = capture.communicate(timeout=120)
+        seen = capture.communicate(timeout=120)[0]
 
     places = {started(events)["cgroup"] for events in runs}
     errors = {(t, e["errno"]) for events in runs

@@ -1,8 +1,9 @@
-#!/usr/bin/python3
 # Copyright: gaming-box developers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """gaming-box portal gate: every scope of a launcher is born frozen, then
 sent where it belongs.
+
+Run by /usr/bin/python3 (it has no shebang, as a role file):
 
   portal-gate prepare UID   create the user's gate cgroup, frozen (run as
                             ExecStartPre=+ of user@UID.service)
@@ -281,7 +282,7 @@ def move(pids: list, destination: str) -> int:
 def drain(source: str, destination: str, *, rounds: int = 50) -> int:
     """Move every process of SOURCE, again until none is left."""
     total = 0
-    for _ in range(rounds):
+    for _round in range(rounds):
         pids = read_procs(source)
         if not pids:
             return total
@@ -582,7 +583,7 @@ class Inotify:
             self.watched.pop(path, None)
 
     def wait(self, timeout: float) -> None:
-        readable, _, _ = select.select([self.fd], [], [], timeout)
+        readable = select.select([self.fd], [], [], timeout)[0]
         if readable:
             try:
                 while os.read(self.fd, 65536):

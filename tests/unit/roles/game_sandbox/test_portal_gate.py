@@ -79,8 +79,8 @@ def test_config_is_read_whole():
     ("games", {"demo": "/tmp/demo.scope"}),
 ])
 def test_config_refuses_paths_outside_the_manager(key, value):
-    with pytest.raises(gate.GateError, match="not a cgroup inside "
-                                              "user@1000.service"):
+    expected = "not a cgroup inside user@1000.service"
+    with pytest.raises(gate.GateError, match=expected):
         gate.parse_config(json.dumps(config(**{key: value})),
                           source="1000.json")
 
