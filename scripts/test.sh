@@ -76,6 +76,7 @@ run_lab_tests() {
     # run with the unit tests so the run ends with one summary.
     run_pytest tests/unit \
         tests/integration/test_flatpak_override_lab.py \
+        tests/integration/test_game_sandbox.py \
         tests/integration/test_systemd_user_scope.py \
         tests/integration/test_cgroup_bpf_netfilter.py \
         tests/integration/test_molecule.py::test_default_scenario \

@@ -28,7 +28,7 @@ from ._netfilter_maps import COUNTER_NAMES, MAP_SHAPES, encode_allow_list
 from ._netfilter_state import (PIN_ROOT, SPEC_DIR, FilterSpec, MapSpec,
                                ProgramSpec, check_name, list_specs,
                                read_spec, spec_path)
-from ._netpolicy import parse_allow_list
+from ._netpolicy import parse_allow_list, self_check_targets
 
 __all__ = ["run_task"]
 
@@ -90,8 +90,10 @@ def _present(name: str, params: dict, *, mount: str,
     else:
         after = _predicted(new, target=target, allow=allow,
                            ingress=params["ingress"])
-    return _result(changed=changed, before=before, after=after,
-                   spec=new or old, compiled=compiled, name=name)
+    result = _result(changed=changed, before=before, after=after,
+                     spec=new or old, compiled=compiled, name=name)
+    result["filter"]["self_check"] = self_check_targets(allow)
+    return result
 
 
 def _apply_present(new: FilterSpec, *, old: FilterSpec | None,

@@ -23,6 +23,7 @@ __all__ = [
     "PortRange",
     "PROTOCOLS",
     "parse_allow_list",
+    "self_check_targets",
 ]
 
 # tcp and udp are what ports apply to; "any" also lets every other IP
@@ -36,6 +37,13 @@ DEFAULT_ALLOW = (
 )
 
 _V4_MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
+
+# Where a process inside a filtered cgroup can connect() a UDP socket to
+# see that the filter is in place: the discard-only prefix (RFC 6666) and
+# TEST-NET-1 (RFC 5737).  A UDP connect() sends nothing, and no allow-list
+# a game needs covers these.
+SELF_CHECK_PORT = 9
+SELF_CHECK_ADDRESSES = {"ipv6": "100::1", "ipv4": "192.0.2.1"}
 
 
 @dataclass(frozen=True, order=True)
@@ -92,6 +100,34 @@ class AllowList:
     def as_list(self) -> list[dict]:
         return [rule.as_dict() for rule in self.rules]
 
+    def allows(self, address: str, *, protocol: str, port: int) -> bool:
+        """Whether the filter lets a connection to ADDRESS:PORT through."""
+        ip = ipaddress.ip_address(address)
+        if ip.version == 6 and ip in _V4_MAPPED:
+            ip = ip.ipv4_mapped
+        for rule in self.for_version(ip.version):
+            if ip not in rule.network:
+                continue
+            if "any" in rule.protocols:
+                return True
+            if protocol in rule.protocols and (
+                    not rule.ports or any(r.first <= port <= r.last
+                                          for r in rule.ports)):
+                return True
+        return False
+
+
+def self_check_targets(allow: AllowList) -> dict:
+    """The UDP targets the filter refuses, by address family.
+
+    A family whose candidate the allow-list lets through maps to None:
+    there, a refused connect() cannot prove anything.
+    """
+    targets = {family: (None if allow.allows(address, protocol="udp",
+                                             port=SELF_CHECK_PORT)
+                        else address)
+               for family, address in SELF_CHECK_ADDRESSES.items()}
+    return {**targets, "port": SELF_CHECK_PORT, "protocol": "udp"}
 
 def parse_allow_list(entries: list | tuple | None) -> AllowList:
     """Validate the ``allow`` option and return it in canonical form.

@@ -264,6 +264,17 @@ filter:
       description: The installed loader.
       type: str
       sample: /usr/local/libexec/gaming-box/netfilter-loader
+    self_check:
+      description:
+        - UDP targets the filter refuses, for a process inside the cgroup to check that the filter is in place,
+          for example a launch wrapper before it execs the game. A C(connect()) of a UDP socket sends no packet;
+          behind the filter it fails at once with C(EPERM).
+        - The candidates are V(100::1) (the discard-only prefix) and V(192.0.2.1) (TEST-NET-1), port 9.
+          A family is V(null) when the allow-list lets its candidate through.
+        - Returned with O(state=present) only.
+      type: dict
+      returned: when O(state=present)
+      sample: {"ipv6": "100::1", "ipv4": "192.0.2.1", "port": 9, "protocol": "udp"}
 counters:
   description:
     - Connections and packets the filter allowed and refused since it was

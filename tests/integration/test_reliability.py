@@ -328,7 +328,7 @@ def test_memory_hog_is_killed_inside_its_scope(guest3, recipe):
     assert held, done.stdout[-3000:] + done.stderr[-3000:]
 
 
-def test_portal_child_is_not_covered(guest3, recipe):
+def test_portal_child_lands_in_the_game_scope(guest3, recipe):
     done = player_flatpak(guest3, [
         "run", "--portal", "--options", f"{WRAPPER} %command%", "--",
         "gbox-game", "--timeout", "3", "--connect", "tcp:10.201.0.2:7000"])
@@ -339,17 +339,16 @@ def test_portal_child_is_not_covered(guest3, recipe):
     connect = next((event for event in seen
                     if event.get("event") == "connect"), {})
     cgroup = start.get("cgroup", "")
-    in_app_scope = f"app-flatpak-{APP}-" in cgroup
+    covered = cgroup.startswith(GAME_SLICE.removeprefix("/sys/fs/cgroup")) \
+        and blocked(connect)
     ROWS.append(Row(
         "escape", "game started through the Flatpak portal "
-        "(gbox-launcher run --portal)",
-        "not covered today: the portal runs a new flatpak run in a new "
-        "app-flatpak scope under app.slice, outside the game's slice, so "
-        "neither the limits nor the filter apply; the wrapper moved only "
-        "the process that called flatpak-spawn. Users of launchers that "
-        "start games through the portal (Proton under pressure-vessel) "
-        "are not protected yet",
+        "(gbox-launcher run --portal, through the lab's pressure-vessel "
+        "stand-in)",
+        "the portal's new scope is born frozen in the gate and sent into "
+        "the game's scope before it runs; its first connection to the "
+        "remote host is refused",
         f"game in {cgroup or 'unknown cgroup'}, remote connect "
-        f"ok={connect.get('ok')}",
-        "not blocked (known limit)"))
-    assert in_app_scope, done.stdout[-3000:] + done.stderr[-3000:]
+        f"errno={connect.get('errno')}",
+        "blocked" if covered else "FAIL: not covered"))
+    assert covered, done.stdout[-3000:] + done.stderr[-3000:]

@@ -46,6 +46,7 @@ import pwd
 import select
 import sys
 import time
+from dataclasses import dataclass
 
 CONFIG_DIR = "/etc/gaming-box/portal-gate.d"
 CGROUP_ROOT = "/sys/fs/cgroup"
@@ -71,20 +72,16 @@ class GateError(Exception):
 # Configuration
 
 
+@dataclass(frozen=True)
 class UserGate:
     """The gate of one user, as the role described it."""
 
-    __slots__ = ("uid", "user", "gate", "launcher_scope", "hold_slice",
-                 "games")
-
-    def __init__(self, *, uid: int, user: str, gate: str, launcher_scope: str,
-                 hold_slice: str, games: dict) -> None:
-        self.uid = uid
-        self.user = user
-        self.gate = gate
-        self.launcher_scope = launcher_scope
-        self.hold_slice = hold_slice
-        self.games = games
+    uid: int
+    user: str
+    gate: str
+    launcher_scope: str
+    hold_slice: str
+    games: dict
 
     @property
     def manager_dir(self) -> str:
@@ -342,16 +339,17 @@ def prepare_gate(gate: UserGate) -> list:
         raise GateError(f"user@{gate.uid}.service is not running "
                         f"({gate.manager_dir} is missing); start it or "
                         f"enable lingering")
+    parent = os.path.dirname(gate.gate)
+    if not os.path.isdir(parent):
+        # The filter of the portal slice, a sibling, is prepared first
+        # (its drop-in sorts before this one) and creates the parent.
+        raise GateError(f"{parent} does not exist, so the gate cannot be "
+                        f"created in it; run the gaming-box playbook again")
     gid = pwd.getpwuid(gate.uid).pw_gid
     changes = []
 
-    current = gate.manager_dir
-    for part in gate.gate[len(gate.manager_dir) + 1:].split("/"):
-        current = os.path.join(current, part)
-        if _mkdir(current):
-            changes.append(f"created {current}")
-            if current != gate.gate:
-                _give_to_user(current, uid=gate.uid, gid=gid)
+    if _mkdir(gate.gate):
+        changes.append(f"created {gate.gate}")
 
     status = os.stat(gate.gate)
     if (status.st_uid, status.st_gid) != (0, gid) or \
@@ -409,14 +407,6 @@ def _mkdir(path: str) -> bool:
     return True
 
 
-def _give_to_user(path: str, *, uid: int, gid: int) -> None:
-    os.chown(path, uid, gid)
-    for entry in os.listdir(path):
-        full = os.path.join(path, entry)
-        if os.path.isfile(full):
-            os.chown(full, uid, gid)
-
-
 # ---------------------------------------------------------------------------
 # The gatekeeper
 
@@ -435,10 +425,13 @@ class Gatekeeper:
         self.pending = False
         moved = 0
         for gate in self.gates:
-            try:
-                moved += self.admit(gate) + self.promote(gate)
-            except GateError as exc:
-                log(str(exc))
+            for step in (self.admit, self.promote):
+                try:
+                    moved += step(gate)
+                except (GateError, OSError) as exc:
+                    # Whatever waits stays frozen or held; look again soon.
+                    log(f"uid {gate.uid}: {exc}")
+                    self.pending = True
         return moved
 
     def admit(self, gate: UserGate) -> int:
@@ -479,7 +472,8 @@ class Gatekeeper:
             if waiting_launches(procs, members=set(procs),
                                 manager_pid=manager_pid) > 0:
                 waiting.append(game)
-        if len(waiting) == 1:
+        if len(waiting) == 1 and os.path.exists(
+                os.path.join(gate.games[waiting[0]], "cgroup.procs")):
             return gate.games[waiting[0]]
 
         # None or several launches wait: hold it until it names its game.

@@ -93,3 +93,37 @@ def test_for_version_splits_families():
     allow = _netpolicy.parse_allow_list(None)
     assert [rule.network for rule in allow.for_version(6)] == [
         ipaddress.ip_network("::1/128")]
+
+
+def test_the_self_check_targets_are_refused_by_the_default_list():
+    targets = _netpolicy.self_check_targets(_netpolicy.parse_allow_list(None))
+
+    assert targets == {"ipv6": "100::1", "ipv4": "192.0.2.1", "port": 9,
+                       "protocol": "udp"}
+
+
+@pytest.mark.parametrize("entries, expected", [
+    ([{"cidr": "::/0", "ports": ["9"], "protocols": ["udp"]}],
+     {"ipv6": None, "ipv4": "192.0.2.1"}),
+    ([{"cidr": "192.0.2.0/24", "protocols": ["any"]}],
+     {"ipv6": "100::1", "ipv4": None}),
+    # Mapped addresses are IPv4: ::ffff:192.0.2.0/120 covers 192.0.2.1.
+    ([{"cidr": "192.0.0.0/8", "ports": ["1-100"]}],
+     {"ipv6": "100::1", "ipv4": None}),
+    ([{"cidr": "0.0.0.0/0", "ports": ["443"], "protocols": ["tcp"]},
+      {"cidr": "100::/64", "ports": ["10-20"], "protocols": ["udp"]}],
+     {"ipv6": "100::1", "ipv4": "192.0.2.1"}),
+])
+def test_a_target_the_list_lets_through_is_not_offered(entries, expected):
+    targets = _netpolicy.self_check_targets(_netpolicy.parse_allow_list(entries))
+
+    assert {k: targets[k] for k in ("ipv6", "ipv4")} == expected
+
+
+def test_allows_reads_mapped_addresses_as_ipv4():
+    allow = _netpolicy.parse_allow_list([{"cidr": "10.0.0.0/8", "ports": ["53"],
+                               "protocols": ["udp"]}])
+
+    assert allow.allows("::ffff:10.1.2.3", protocol="udp", port=53)
+    assert not allow.allows("::ffff:10.1.2.3", protocol="tcp", port=53)
+    assert not allow.allows("10.1.2.3", protocol="udp", port=54)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ GATE_FILE = (Path(__file__).resolve().parents[4]
              / "roles/game_sandbox/files/portal_gate.py")
 _spec = importlib.util.spec_from_file_location("portal_gate", GATE_FILE)
 gate = importlib.util.module_from_spec(_spec)
+sys.modules["portal_gate"] = gate  # dataclasses look their module up there
 _spec.loader.exec_module(gate)
 
 MANAGER = "/sys/fs/cgroup/user.slice/user-1000.slice/user@1000.service"
