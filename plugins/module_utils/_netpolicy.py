@@ -129,6 +129,7 @@ def self_check_targets(allow: AllowList) -> dict:
                for family, address in SELF_CHECK_ADDRESSES.items()}
     return {**targets, "port": SELF_CHECK_PORT, "protocol": "udp"}
 
+
 def parse_allow_list(entries: list | tuple | None) -> AllowList:
     """Validate the ``allow`` option and return it in canonical form.
 

@@ -121,8 +121,8 @@ def test_a_target_the_list_lets_through_is_not_offered(entries, expected):
 
 
 def test_allows_reads_mapped_addresses_as_ipv4():
-    allow = _netpolicy.parse_allow_list([{"cidr": "10.0.0.0/8", "ports": ["53"],
-                               "protocols": ["udp"]}])
+    allow = _netpolicy.parse_allow_list(
+        [{"cidr": "10.0.0.0/8", "ports": ["53"], "protocols": ["udp"]}])
 
     assert allow.allows("::ffff:10.1.2.3", protocol="udp", port=53)
     assert not allow.allows("::ffff:10.1.2.3", protocol="tcp", port=53)
