@@ -7,8 +7,9 @@ Run by /usr/bin/python3 (it has no shebang, as a role file):
 
   portal-gate prepare UID   create the user's gate cgroup, frozen (run as
                             ExecStartPre=+ of user@UID.service)
-  portal-gate release UID   send what waits at the gate on, thaw and hand
-                            the gate back to the user manager
+  portal-gate release UID   forget the user's gate: remove its
+                            configuration, send on what waits, thaw it and
+                            hand it back to the user manager
   portal-gate watch         the daemon (gaming-box-portal-gate.service)
   portal-gate status        what the gate sees, as JSON
 
@@ -147,8 +148,12 @@ def load_configs(directory: str = CONFIG_DIR) -> list:
     return gates
 
 
+def config_path(uid: int, directory: str = CONFIG_DIR) -> str:
+    return os.path.join(directory, f"{uid}.json")
+
+
 def config_for(uid: int, directory: str = CONFIG_DIR) -> UserGate:
-    path = os.path.join(directory, f"{uid}.json")
+    path = config_path(uid, directory)
     try:
         with open(path, encoding="utf-8") as handle:
             return parse_config(handle.read(), source=path)
@@ -372,10 +377,19 @@ def prepare_gate(gate: UserGate) -> list:
 
 
 def release_gate(gate: UserGate) -> list:
-    """Thaw the gate and give it back, after sending on what waits."""
-    if not os.path.isdir(gate.gate):
-        return []
+    """Thaw the gate and give it back, after sending on what waits.
+
+    The user's configuration goes first, so the daemon forgets the gate
+    instead of making it again.
+    """
     changes = []
+    try:
+        os.unlink(config_path(gate.uid))
+        changes.append(f"removed {config_path(gate.uid)}")
+    except FileNotFoundError:
+        pass
+    if not os.path.isdir(gate.gate):
+        return changes
     sent = Gatekeeper([gate]).admit(gate)
     if sent:
         changes.append(f"sent on {sent} waiting instance(s)")
@@ -437,6 +451,12 @@ class Gatekeeper:
     def admit(self, gate: UserGate) -> int:
         """Send on every instance that waits, frozen, at the gate."""
         if not os.path.isdir(gate.gate):
+            if os.path.isdir(os.path.dirname(gate.gate)) and \
+                    os.path.exists(config_path(gate.uid)):
+                # The manager runs but the gate is missing: its prepare
+                # failed, or someone removed it.  Make it now.
+                for change in prepare_gate(gate):
+                    log(change)
             return 0
         if read_value(os.path.join(gate.gate, "cgroup.freeze")) == "0":
             # The gate was thawed behind our back (a manual echo, an old
