@@ -5,7 +5,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 N ?= 1
 PY := $(CURDIR)/.venv/bin/python
 
-.PHONY: help deps demo test test-extended lint sanity unit integration lab-up lab-down lab-status build bench
+.PHONY: help deps demo test lint sanity unit integration lab-up lab-down lab-status build bench
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -31,8 +31,6 @@ unit: deps  ## unit tests of the pure logic
 integration: deps  ## the lab tests of `make test` alone
 	@./scripts/test.sh integration
 
-test-extended: deps  ## lab tests not yet in `make test`: reliability suite, fleet and uninstall scenarios
-	@./scripts/test.sh extended
 
 lab-up: deps  ## boot N lab guests (make lab-up N=3) and write lab/state/inventory.yml
 	@$(PY) -m lab up -n $(N)

@@ -6,6 +6,9 @@ Each run is one Python process in a fresh scope of the slice under test
 (``systemd-run --user --scope --slice=...``); it forks a server, so both
 ends of every connection live in that slice, and times itself, so the cost
 of starting the scope is not counted.
+
+The baseline slices are siblings of the game's slice under games.slice and
+carry the game's limits, so the three sides differ only in their filter.
 """
 
 from __future__ import annotations
@@ -19,8 +22,10 @@ from .common import Row, interleave, median, player_cgroup, say
 __all__ = ["measure_loopback"]
 
 FILTERED_SLICE = "games-demo.slice"
-FREE_SLICE = "gbbenchfree.slice"
-NFT_SLICE = "gbbenchnft.slice"
+FREE_SLICE = "games-gbbenchfree.slice"
+NFT_SLICE = "games-gbbenchnft.slice"
+# The limits lab/gaming-box-vars.yml gives the game "demo".
+GAME_LIMITS = ["MemoryHigh=256M", "MemoryMax=384M", "TasksMax=256"]
 NFT_TABLE = "gbbench"
 SECONDS_EACH = 1.5
 
@@ -81,7 +86,8 @@ def _nft_rules() -> str:
     """The allow-list of the role's default (localhost only) as nftables
     rules on the bench slice; the path is resolved to a cgroup id when the
     rules load, so the slice must exist first."""
-    path = player_cgroup(NFT_SLICE).removeprefix("/sys/fs/cgroup/")
+    path = player_cgroup(*slice_path(NFT_SLICE)).removeprefix(
+        "/sys/fs/cgroup/")
     level = path.count("/") + 1
     match = f'socket cgroupv2 level {level} "{path}"'
     return (f"table inet {NFT_TABLE} {{\n"
@@ -93,14 +99,25 @@ def _nft_rules() -> str:
             "  }\n}\n")
 
 
+def slice_path(slice_name: str) -> list[str]:
+    """The cgroup directories of a slice below the manager: systemd nests
+    a-b.slice in a.slice."""
+    parts = slice_name.removesuffix(".slice").split("-")
+    return ["-".join(parts[:depth]) + ".slice"
+            for depth in range(1, len(parts) + 1)]
+
+
 def _keep_slice(guest: Guest, slice_name: str) -> None:
     """Hold the slice open with a sleeping service, so its cgroup (and the
-    cgroup id nftables resolved) lives across runs."""
+    cgroup id nftables resolved) lives across runs, under the game's
+    limits."""
     unit = slice_name.removesuffix(".slice") + "-keep"
     guest.run_as_player(["systemctl", "--user", "stop", unit], timeout=120)
     guest.run_as_player(["systemd-run", "--user", f"--slice={slice_name}",
                          f"--unit={unit}", "sleep", "1800"],
                         check=True, timeout=120)
+    guest.run_as_player(["systemctl", "--user", "set-property", "--runtime",
+                         slice_name, *GAME_LIMITS], check=True, timeout=120)
 
 
 def _run_in_slice(guest: Guest, slice_name: str) -> dict:

@@ -1,7 +1,7 @@
 #!/bin/bash
 # The project's test command (`make test`): lint, sanity, then one pytest run
 # with the unit tests and the lab-based integration and molecule tests.
-#   scripts/test.sh [lint|sanity|unit|integration|extended|all]
+#   scripts/test.sh [lint|sanity|unit|integration|all]
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -81,13 +81,8 @@ run_lab_tests() {
         tests/integration/test_cgroup_bpf_netfilter.py \
         tests/integration/test_molecule.py::test_default_scenario \
         tests/integration/test_portal_gate.py \
-        tests/integration/test_molecule.py::test_uninstall_scenario
-}
-
-run_extended_tests() {
-    # Lab tests that are not part of `make test` yet: they still fail
-    # intermittently when guests are slow (see README, Tests).
-    run_pytest tests/integration/test_reliability.py \
+        tests/integration/test_reliability.py \
+        tests/integration/test_molecule.py::test_uninstall_scenario \
         tests/integration/test_molecule.py::test_fleet_scenario \
         tests/integration/test_molecule.py::test_fleet_rolls_out_canary_first
 }
@@ -97,11 +92,10 @@ case "$stage" in
     sanity) run_sanity ;;
     unit) run_pytest tests/unit ;;
     integration) run_lab_tests ;;
-    extended) run_extended_tests ;;
     all)
         run_lint
         run_sanity
         run_lab_tests
         ;;
-    *) echo "usage: $0 [lint|sanity|unit|integration|extended|all]" >&2; exit 2 ;;
+    *) echo "usage: $0 [lint|sanity|unit|integration|all]" >&2; exit 2 ;;
 esac

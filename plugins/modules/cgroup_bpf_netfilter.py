@@ -298,14 +298,14 @@ compiled:
   sample: false
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ..module_utils._errors import GamingBoxError
+from ..module_utils._module import GamingBoxModule
 from ..module_utils._netfilter_task import run_task
 
 
 def main() -> None:
-    module = AnsibleModule(
+    module = GamingBoxModule(
+        "cgroup_bpf_netfilter",
         argument_spec=dict(
             name=dict(type="str", required=True),
             cgroup=dict(type="path"),

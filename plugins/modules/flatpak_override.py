@@ -456,8 +456,10 @@ diff:
     after_header: /home/player/.local/share/flatpak/overrides/org.example.Game
 """
 
-from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.gamingbox.sandbox.plugins.module_utils._module import (
+    GamingBoxModule,
+)
 from ansible_collections.gamingbox.sandbox.plugins.module_utils._errors import (
     GamingBoxError,
 )
@@ -524,8 +526,8 @@ ARGUMENT_SPEC = {
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC,
-                           supports_check_mode=True)
+    module = GamingBoxModule("flatpak_override", argument_spec=ARGUMENT_SPEC,
+                             supports_check_mode=True)
     try:
         result = manage_override(module.params, check_mode=module.check_mode,
                                  diff=module._diff)

@@ -283,8 +283,10 @@ files:
     - /home/player/.config/systemd/user/game.scope.d/50-gaming-box.conf
 """
 
-from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.gamingbox.sandbox.plugins.module_utils._module import (
+    GamingBoxModule,
+)
 from ansible_collections.gamingbox.sandbox.plugins.module_utils._errors import (
     GamingBoxError,
 )
@@ -294,7 +296,8 @@ from ansible_collections.gamingbox.sandbox.plugins.module_utils._user_scope impo
 
 
 def main() -> None:
-    module = AnsibleModule(
+    module = GamingBoxModule(
+        "systemd_user_scope",
         argument_spec={
             "user": {"type": "str"},
             "linger": {"type": "bool", "default": False},

@@ -23,8 +23,14 @@ class Case:
     args: dict = field(default_factory=dict)
     names: str = ""
     # Refused by ansible-core's own argument check, before gaming-box code
-    # runs: its message names the option and the cause but has no fix.
+    # runs.  The modules add the option and the fix to its message
+    # (module_utils/_module.py); the role's argument spec check is
+    # ansible-core's alone and names the cause only.
     core: bool = False
+
+    @property
+    def core_message_only(self) -> bool:
+        return self.core and self.area == "game_sandbox"
 
     def as_item(self) -> dict:
         key = "vars" if self.area == "game_sandbox" else "args"

@@ -13,6 +13,8 @@ Run the suite again to update it:
 
     GAMINGBOX_LAB_KEEP=1 .venv/bin/pytest tests/integration/test_reliability.py
 
+(`make test` runs it too.)
+
 Every row is one case the suite ran against a lab guest.  *expected* is what
 gaming-box promises, *observed* is what the guest did, and the *verdict* is
 `pass` when the two agree.  Rows marked `not blocked` or `limit` describe
@@ -75,10 +77,13 @@ def read_rows(path: Path) -> list[Row]:
     return rows
 
 
-def write(path: Path, rows: list[Row], *, runtime: dict[str, float]) -> None:
-    """Write the table; rows of cases this run did not reach are kept."""
+def write(path: Path, rows: list[Row], *, runtime: dict[str, float],
+          complete: bool = False) -> None:
+    """Write the table.  After a partial run (one test picked with -k, say)
+    the rows of cases it did not reach are kept; a complete run writes only
+    its own rows, so cases that were renamed or dropped do not linger."""
     fresh = {(row.area, row.case): row for row in rows}
-    merged = [fresh.pop((row.area, row.case), row)
-              for row in read_rows(path)]
+    merged = [] if complete else [fresh.pop((row.area, row.case), row)
+                                  for row in read_rows(path)]
     merged += fresh.values()
     path.write_text(render(merged, runtime=runtime), encoding="utf-8")

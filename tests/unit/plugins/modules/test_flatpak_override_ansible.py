@@ -58,3 +58,17 @@ def test_check_apply_repeat_and_refuse(tmp_path):
     assert refused["msg"].startswith("app 'not-an-app-id': flatpak would "
                                      "refuse it")
     assert refused["error"]["kind"] == "InvalidInput"
+
+
+def test_a_type_error_found_by_ansible_core_also_says_how_to_fix_it(
+        tmp_path):
+    refused = ansible(tmp_path, sockets="x11")
+
+    assert refused["failed"]
+    assert "sockets" in refused["msg"]
+    assert refused["msg"].endswith(
+        "Give every option the type, and one of the choices, that "
+        "`ansible-doc gamingbox.sandbox.flatpak_override` lists.")
+    assert refused["error"]["kind"] == "InvalidInput"
+    assert refused["error"]["cause"] in refused["msg"]
+    assert not (tmp_path / APP).exists()
