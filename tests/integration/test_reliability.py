@@ -515,6 +515,11 @@ def duplicates(guest) -> list[str]:
                        "gaming-box-scope-*"], timeout=60).stdout.split("\n")
     if len([unit for unit in units if unit.strip()]) != 2:
         found.append(f"placeholder units: {units}")
+    shown = guest.run(["bpftool", "cgroup", "show", GAME_SLICE],
+                      timeout=60).stdout.splitlines()[1:]
+    hooks = [line.split()[1] for line in shown if line.split()]
+    found += [f"{hook} attached {hooks.count(hook)} times"
+              for hook in sorted(set(hooks)) if hooks.count(hook) != 1]
     temporary = guest.run(["find", "/home/player/.config/systemd",
                            "/home/player/.local/share/flatpak/overrides",
                            "/home/player/.local/share/gaming-box",
