@@ -27,11 +27,17 @@ class GamingBoxModule(AnsibleModule):
         super().__init__(**kwargs)
         self._gamingbox_validated = True
 
+    def _load_params(self):
+        super()._load_params()
+        # Kept as given: a failed check leaves its own placeholder values
+        # in self.params, which would pass a second look.
+        self._gamingbox_given = dict(self.params)
+
     def fail_json(self, msg, **kwargs):
         if not self._gamingbox_validated and "error" not in kwargs:
             module = f"gamingbox.sandbox.{self._gamingbox_name}"
             names = failing_options(self._gamingbox_spec,
-                                    getattr(self, "params", None) or {})
+                                    getattr(self, "_gamingbox_given", {}))
             obj = (f"option {', '.join(names)} of {module}" if names
                    else f"the arguments of {module}")
             fix = ("Give every option the type, and one of the choices, "
@@ -51,6 +57,7 @@ def failing_options(spec: dict, params: dict) -> list:
             continue
         alone = {key: rule for key, rule in spec[name].items()
                  if key != "required"}
-        if ArgumentSpecValidator({name: alone}).validate({name: value}).errors:
+        checked = ArgumentSpecValidator({name: alone}).validate({name: value})
+        if checked.error_messages:
             failing.append(name)
     return failing

@@ -1,9 +1,9 @@
 """The molecule scenarios, on the lab this test run booted.
 
 The scenarios share the run's guests (GAMINGBOX_LAB_SHARED=1 keeps their
-destroy step from taking the lab down) and run in this order: default
-installs on gbox-1, fleet rolls out to all three, uninstall removes it from
-gbox-1 again.
+destroy step from taking the lab down).  `make test` runs fleet (all three
+guests, canary first) early and uninstall (gbox-1) last; default (gbox-1)
+is the same steps as fleet's canary batch and is run on its own.
 """
 
 from __future__ import annotations

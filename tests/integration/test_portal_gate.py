@@ -233,22 +233,6 @@ def test_many_quick_starts_leak_no_packet(desktop):
     assert [line for line in seen.splitlines() if "IP " in line] == [], seen
 
 
-@pytest.mark.slow
-def test_after_a_reboot_the_gate_is_there_before_the_launcher(desktop):
-    desktop.reboot()
-    desktop.run(["gbox-remote-ns", "up"], check=True, timeout=120)
-
-    status = gate_status(desktop)
-    [events] = run_games(desktop, [("demo", [
-        "--timeout", "5", f"--connect={REMOTE_TCP}", f"--connect={LOCAL[0]}"])])
-
-    assert [(s["gate_exists"], s["gate_frozen"]) for s in status] == \
-        [(True, True)], status
-    assert started(events)["cgroup"] == scope_of("demo"), events
-    assert connects(events)[REMOTE_TCP]["errno"] == "EPERM", events
-    assert connects(events)[LOCAL[0]]["ok"], events
-
-
 def test_nothing_waits_at_the_gate_afterwards(desktop):
     [status] = gate_status(desktop)
 
