@@ -98,10 +98,13 @@ class PlaybookRun:
 
 def run_playbook(playbook: str | Path, *, limit: str, check: bool = False,
                  diff: bool = False, extra_vars: dict | None = None,
+                 tags: str | None = None,
                  timeout: int = 1800) -> PlaybookRun:
     """Run a playbook against lab guests and return its json report."""
     command = [str(REPO / ".venv" / "bin" / "ansible-playbook"),
                "-i", str(INVENTORY), "--limit", limit, str(playbook)]
+    if tags:
+        command += ["--tags", tags]
     if check:
         command.append("--check")
     if diff:
