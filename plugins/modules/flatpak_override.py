@@ -456,12 +456,11 @@ diff:
     after_header: /home/player/.local/share/flatpak/overrides/org.example.Game
 """
 
-
-from ansible_collections.gamingbox.sandbox.plugins.module_utils._module import (
-    GamingBoxModule,
-)
 from ansible_collections.gamingbox.sandbox.plugins.module_utils._errors import (
     GamingBoxError,
+)
+from ansible_collections.gamingbox.sandbox.plugins.module_utils._module import (
+    GamingBoxModule,
 )
 from ansible_collections.gamingbox.sandbox.plugins.module_utils._flatpak_override import (
     manage_override,

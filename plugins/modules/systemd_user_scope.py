@@ -283,12 +283,11 @@ files:
     - /home/player/.config/systemd/user/game.scope.d/50-gaming-box.conf
 """
 
-
-from ansible_collections.gamingbox.sandbox.plugins.module_utils._module import (
-    GamingBoxModule,
-)
 from ansible_collections.gamingbox.sandbox.plugins.module_utils._errors import (
     GamingBoxError,
+)
+from ansible_collections.gamingbox.sandbox.plugins.module_utils._module import (
+    GamingBoxModule,
 )
 from ansible_collections.gamingbox.sandbox.plugins.module_utils._user_scope import (
     converge,

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from playbook_command import playbook_command, playbook_env
 
 REPO = Path(__file__).resolve().parents[2]
 INVENTORY = REPO / "lab" / "state" / "inventory.yml"
@@ -101,23 +102,9 @@ def run_playbook(playbook: str | Path, *, limit: str, check: bool = False,
                  tags: str | None = None,
                  timeout: int = 1800) -> PlaybookRun:
     """Run a playbook against lab guests and return its json report."""
-    command = [str(REPO / ".venv" / "bin" / "ansible-playbook"),
-               "-i", str(INVENTORY), "--limit", limit, str(playbook)]
-    if tags:
-        command += ["--tags", tags]
-    if check:
-        command.append("--check")
-    if diff:
-        command.append("--diff")
-    if extra_vars:
-        command += ["--extra-vars", json.dumps(extra_vars)]
-    env = dict(os.environ,
-               ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
-               ANSIBLE_STDOUT_CALLBACK="lab_json",
-               ANSIBLE_CALLBACK_PLUGINS=str(Path(__file__).parent
-                                            / "callback_plugins"),
-               ANSIBLE_NOCOLOR="1",
-               PATH=f"{REPO / '.venv' / 'bin'}:{os.environ['PATH']}")
+    command = playbook_command(playbook, limit=limit, check=check,
+                               diff=diff, extra_vars=extra_vars, tags=tags)
+    env = playbook_env()
 
     done = subprocess.run(command, cwd=REPO, env=env, text=True, check=False,
                           capture_output=True, timeout=timeout)

@@ -35,14 +35,9 @@ SNAPSHOT = (HERE / "reliability" / "snapshot.sh").read_text()
 TABLE = REPO / "docs" / "reliability.md"
 LAB_VARS = yaml.safe_load((REPO / "lab" / "gaming-box-vars.yml").read_text())
 
-APP = "org.gamingbox.Launcher"
-GAME = "demo"
-SESSION_ENV = ["HOME=/home/player", "XDG_RUNTIME_DIR=/run/user/1000",
-               "DBUS_SESSION_BUS_ADDRESS=unix:path=/run/user/1000/bus"]
-MANAGER = "/sys/fs/cgroup/user.slice/user-1000.slice/user@1000.service"
-GAME_SLICE = f"{MANAGER}/games.slice/games-{GAME}.slice"
+APP, GAME, GAME_SLICE, WRAPPER = (faults.APP, faults.GAME,
+                                  faults.GAME_SLICE, faults.WRAPPER)
 MEMORY_MAX = 384 << 20  # lab/gaming-box-vars.yml
-WRAPPER = f"/home/player/.local/share/gaming-box/bin/{GAME}"
 # The launcher's persistent home: ~/.var/app/APPID outside is ~ inside.
 APP_HOME = f"/home/player/.var/app/{APP}"
 PROBES = ["escape_probe.py", "launcher_fd.py"]
@@ -166,14 +161,12 @@ def test_bad_input_is_refused_clearly_and_changes_nothing(playbook, guest3,
 
 def player_flatpak(guest, launcher_args: list[str], *, timeout: int = 600):
     """Run the lab launcher as the player, as a desktop session would."""
-    return guest.run(["runuser", "-u", "player", "--", "env", *SESSION_ENV,
-                      "flatpak", "run", APP, *launcher_args],
-                     timeout=timeout)
+    return guest.run(["runuser", "-u", "player", "--", "env",
+                      *faults.SESSION_ENV, "flatpak", "run", APP,
+                      *launcher_args], timeout=timeout)
 
 
-def events(output: str) -> list[dict]:
-    return [json.loads(line) for line in output.splitlines()
-            if line.startswith("{")]
+events = faults.events
 
 
 def read_int(guest, path: str, key: str | None = None) -> int:
@@ -378,13 +371,9 @@ def record_fault(case: str, expected: str, landing: faults.Landing,
 
 def test_fault_placeholder_killed(guest3, recipe):
     unit = f"gaming-box-scope-{GAME}.service"
-    before = faults.user_unit_pid(guest3, unit)
-    assert before, f"{unit} has no main process"
 
-    guest3.run(["kill", "-KILL", str(before)], check=True)
-    back = faults.wait_for(
-        lambda: faults.user_unit_pid(guest3, unit) not in (0, before),
-        timeout=60)
+    killed = faults.kill_main_process(guest3, unit, user=True)
+    back = faults.restarted(guest3, unit, killed, user=True)
     landing = faults.game_lands(guest3)
 
     record_fault("placeholder process killed (SIGKILL)",
@@ -411,13 +400,9 @@ def test_fault_user_manager_restarted(guest3, recipe):
 
 def test_fault_loader_killed(guest3, recipe):
     unit = "gaming-box-netfilter.service"
-    before = faults.system_unit_pid(guest3, unit)
-    assert before, f"{unit} has no main process"
 
-    guest3.run(["kill", "-KILL", str(before)], check=True)
-    back = faults.wait_for(
-        lambda: faults.system_unit_pid(guest3, unit) not in (0, before),
-        timeout=60)
+    killed = faults.kill_main_process(guest3, unit)
+    back = faults.restarted(guest3, unit, killed)
     landing = faults.game_lands(guest3)
 
     record_fault("loader killed (SIGKILL to gaming-box-netfilter.service)",
@@ -429,13 +414,11 @@ def test_fault_loader_killed(guest3, recipe):
 
 def test_fault_portal_gate_killed(guest3, recipe):
     unit = "gaming-box-portal-gate.service"
-    before = faults.system_unit_pid(guest3, unit)
-    assert before, f"{unit} has no main process"
 
-    guest3.run(["kill", "-KILL", str(before)], check=True)
+    killed = faults.kill_main_process(guest3, unit)
     # At once: whatever the portal starts meanwhile waits frozen.
     landing = faults.game_lands(guest3, portal=True)
-    back = faults.system_unit_pid(guest3, unit) not in (0, before)
+    back = faults.restarted(guest3, unit, killed, timeout=0)
 
     record_fault("portal gate killed (SIGKILL), a portal game started at "
                  "once", "the new sandbox waits frozen until systemd has "

@@ -439,7 +439,7 @@ class Gatekeeper:
         self.pending = False
         moved = 0
         for gate in self.gates:
-            for step in (self.admit, self.promote):
+            for step in (self.restore, self.admit, self.promote):
                 try:
                     moved += step(gate)
                 except (GateError, OSError) as exc:
@@ -448,15 +448,20 @@ class Gatekeeper:
                     self.pending = True
         return moved
 
+    def restore(self, gate: UserGate) -> int:
+        """Make the gate of a running manager whose gate is missing (its
+        prepare failed, or someone removed it), unless the user's
+        configuration is gone, as after a release."""
+        if not os.path.isdir(gate.gate) and \
+                os.path.isdir(os.path.dirname(gate.gate)) and \
+                os.path.exists(config_path(gate.uid)):
+            for change in prepare_gate(gate):
+                log(change)
+        return 0
+
     def admit(self, gate: UserGate) -> int:
         """Send on every instance that waits, frozen, at the gate."""
         if not os.path.isdir(gate.gate):
-            if os.path.isdir(os.path.dirname(gate.gate)) and \
-                    os.path.exists(config_path(gate.uid)):
-                # The manager runs but the gate is missing: its prepare
-                # failed, or someone removed it.  Make it now.
-                for change in prepare_gate(gate):
-                    log(change)
             return 0
         if read_value(os.path.join(gate.gate, "cgroup.freeze")) == "0":
             # The gate was thawed behind our back (a manual echo, an old

@@ -11,9 +11,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[3]
-INVENTORY = REPO / "lab" / "state" / "inventory.yml"
-CALLBACKS = Path(__file__).resolve().parents[1] / "callback_plugins"
+from playbook_command import REPO, playbook_command, playbook_env
 
 APP = "org.gamingbox.Launcher"
 UID = 1000
@@ -94,18 +92,29 @@ def wait_for(predicate, *, timeout: float, interval: float = 1.0) -> bool:
     return predicate()
 
 
-def user_unit_pid(guest, unit: str) -> int:
-    done = guest.run(["systemctl", "--user", "-M", "player@", "show",
-                      "-P", "MainPID", unit], timeout=60)
-    text = done.stdout.strip()
-    return int(text) if text.isdigit() else 0
-
-
-def system_unit_pid(guest, unit: str) -> int:
-    done = guest.run(["systemctl", "show", "-P", "MainPID", unit],
+def main_pid(guest, unit: str, *, user: bool = False) -> int:
+    """The main process of a unit of the system, or of the player's
+    manager with ``user``; 0 when it has none."""
+    manager = ["--user", "-M", "player@"] if user else []
+    done = guest.run(["systemctl", *manager, "show", "-P", "MainPID", unit],
                      timeout=60)
     text = done.stdout.strip()
     return int(text) if text.isdigit() else 0
+
+
+def kill_main_process(guest, unit: str, *, user: bool = False) -> int:
+    """SIGKILL the unit's main process; returns its pid."""
+    pid = main_pid(guest, unit, user=user)
+    assert pid, f"{unit} has no main process"
+    guest.run(["kill", "-KILL", str(pid)], check=True)
+    return pid
+
+
+def restarted(guest, unit: str, killed: int, *, user: bool = False,
+              timeout: float = 60) -> bool:
+    """Whether systemd started the unit again since ``killed`` died."""
+    return wait_for(lambda: main_pid(guest, unit, user=user)
+                    not in (0, killed), timeout=timeout)
 
 
 def playbook_process(playbook: Path, *, limit: str, extra_vars: dict,
@@ -113,20 +122,11 @@ def playbook_process(playbook: Path, *, limit: str, extra_vars: dict,
     """Start ansible-playbook in a process group of its own, so the suite
     can interrupt it as a user pressing Ctrl-C twice or a dropped
     connection would."""
-    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
-               ANSIBLE_NOCOLOR="1",
-               PATH=f"{REPO / '.venv' / 'bin'}:{os.environ['PATH']}")
-    if json_report:
-        env.update(ANSIBLE_STDOUT_CALLBACK="lab_json",
-                   ANSIBLE_CALLBACK_PLUGINS=str(CALLBACKS))
-    else:
-        env["ANSIBLE_STDOUT_CALLBACK"] = "default"
-    command = [str(REPO / ".venv" / "bin" / "ansible-playbook"),
-               "-i", str(INVENTORY), "--limit", limit, str(playbook),
-               "--extra-vars", json.dumps(extra_vars)]
-    return subprocess.Popen(command, cwd=REPO, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    return subprocess.Popen(
+        playbook_command(playbook, limit=limit, extra_vars=extra_vars),
+        cwd=REPO, env=playbook_env(json_report=json_report), text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        start_new_session=True)
 
 
 def interrupt_after(process: subprocess.Popen, changes: int, *,
